@@ -1,0 +1,117 @@
+"""create_app(settings) -> the FastAPI application: routers, error envelope, request ids."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from adpilot import __version__, errors
+from adpilot.deps import AppContext
+from adpilot.kit.ids import new_id
+
+log = structlog.get_logger(__name__)
+
+# Each domain exposes `router` from its routes module; a missing module is a bug, not optional.
+ROUTER_MODULES = (
+    "adpilot.health",
+    "adpilot.auth.routes",
+    "adpilot.layers.routes",
+    "adpilot.entities.routes",
+    "adpilot.runs.routes",
+    "adpilot.pending.routes",
+    "adpilot.webhooks.routes",
+    "adpilot.audit.routes",
+    "adpilot.dashboard.routes",
+)
+
+
+def _envelope(
+    request: Request, status: int, code: str, message: str, details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "requestId": getattr(request.state, "request_id", None),
+    }
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) if parts else str(loc[0]) if loc else "body"
+
+
+def _problem(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "is required"
+    if kind == "json_invalid":
+        return "the body is not valid JSON"
+    return str(err.get("msg", "is invalid"))
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="adpilot",
+        version=__version__,
+        description="Self-hostable ads optimizer with a partner HTTP API.",
+    )
+    app.state.ctx = ctx
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = new_id("req")
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        return response
+
+    @app.exception_handler(errors.ApiError)
+    async def api_error(request: Request, exc: errors.ApiError) -> JSONResponse:
+        return _envelope(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": _field_name(tuple(e.get("loc", ()))), "problem": _problem(e)}
+            for e in exc.errors()
+        ]
+        first = fields[0] if fields else {"field": "body", "problem": "is invalid"}
+        return _envelope(
+            request,
+            422,
+            "VALIDATION",
+            f"Invalid {first['field']}: {first['problem']}.",
+            {"fields": fields},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _envelope(request, 404, "NOT_FOUND", "No such route.")
+        if exc.status_code == 405:
+            return _envelope(request, 405, "METHOD_NOT_ALLOWED", "Method not allowed here.")
+        return _envelope(request, exc.status_code, "HTTP_ERROR", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", request_id=getattr(request.state, "request_id", None))
+        return _envelope(request, 500, "INTERNAL", "An internal error occurred.")
+
+    for module_name in ROUTER_MODULES:
+        module = importlib.import_module(module_name)
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,55 @@
+"""`adpilot bootstrap`: a new org with one project, sandbox accounts on all three platforms, keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from adpilot.auth import service as auth_service
+from adpilot.config import Settings
+from adpilot.db import transaction
+from adpilot.kit.platform_names import to_long
+from adpilot.layers import service as layers_service
+
+PLATFORMS = ("meta", "tiktok", "apple")
+SANDBOX_EXTERNAL_IDS = {"meta": "act_1000000001", "tiktok": "7000000001", "apple": "4000001"}
+
+
+def bootstrap_org(
+    settings: Settings, session_factory: sessionmaker[Session], name: str = "Sandbox org"
+) -> dict[str, Any]:
+    with transaction(session_factory) as session:
+        org = auth_service.create_organization(session, name)
+        project = layers_service.create_project(session, org.id, f"{name} project")
+        layers: dict[str, str] = {}
+        for platform in PLATFORMS:
+            account = layers_service.connect_sandbox_account(
+                session,
+                settings,
+                session_factory,
+                project,
+                platform=platform,
+                external_id=SANDBOX_EXTERNAL_IDS[platform],
+                name=f"Sandbox {platform} account",
+            )
+            layers[to_long(platform)] = account.layer_id
+        keys = {
+            actor: auth_service.create_api_key(
+                session,
+                secret_key=settings.secret_key,
+                organization_id=org.id,
+                scopes=["*"],
+                actor_type=actor,
+                rate_limit_tier="partner",
+                name=f"bootstrap {actor} key",
+            )
+            for actor in ("partner", "customer")
+        }
+    return {
+        "organizationId": org.id,
+        "projectId": project.id,
+        "layers": layers,
+        "partnerKey": keys["partner"].key,
+        "customerKey": keys["customer"].key,
+    }

@@ -1,0 +1,72 @@
+"""Settings: one object built at the edge (CLI or app factory) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ADPILOT_", extra="ignore")
+
+    # Embedded by default: a SQLite file under ./var and in-process durable jobs.
+    mode: Literal["embedded", "distributed"] = "embedded"
+    var_dir: Path = Path("var")
+    database_url: str | None = None
+    # DBOS keeps its workflow state here; defaults to a SQLite file beside the app database
+    # (embedded) or to the app database itself (PostgreSQL, schema `dbos`).
+    jobs_database_url: str | None = None
+    redis_url: str | None = None
+    executor_id: str = "local"
+    app_version: str = "1"
+
+    # Secret used for keyed hashes of API keys and for encrypting credentials at rest.
+    secret_key: str = "adpilot-embedded-development-secret"
+
+    # Job engine tuning: the queue poll interval bounds the latency of short workflows.
+    queue_poll_interval_sec: float = 0.1
+    run_concurrency: int = 4
+    expiry_sweep_interval_sec: int = 300
+    schedule_poll_interval_sec: float = 30.0
+    org_max_concurrent_jobs: int = 10
+
+    # Dispatch retry ladder for transient platform errors (seconds between attempts).
+    dispatch_retry_delays: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0])
+
+    # Webhooks.
+    webhooks_allow_loopback: bool | None = None
+    webhook_retry_delays: list[float] = Field(
+        default_factory=lambda: [0, 30, 60, 300, 900, 3600, 21600, 86400]
+    )
+    webhook_timeout_sec: float = 10.0
+
+    # Platform edges.
+    meta_base_url: str = "https://graph.facebook.com"
+    meta_api_version: str = "v26.0"
+    tiktok_base_url: str = "https://business-api.tiktok.com"
+    apple_base_url: str = "https://api.searchads.apple.com"
+    apple_token_url: str = "https://appleid.apple.com/auth/oauth2/token"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'adpilot.sqlite').resolve()}"
+
+    @property
+    def resolved_jobs_database_url(self) -> str:
+        if self.jobs_database_url:
+            return self.jobs_database_url
+        url = self.resolved_database_url
+        if url.startswith("sqlite"):
+            return f"sqlite:///{(self.var_dir / 'adpilot-jobs.sqlite').resolve()}"
+        return url
+
+    @property
+    def loopback_webhooks_allowed(self) -> bool:
+        if self.webhooks_allow_loopback is not None:
+            return self.webhooks_allow_loopback
+        return self.mode == "embedded"

@@ -1,0 +1,120 @@
+"""FastAPI dependencies: the app context, the calling principal, scope checks, visible projects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from adpilot import errors
+from adpilot.auth import service as auth_service
+from adpilot.auth.service import Principal
+from adpilot.config import Settings
+from adpilot.db import transaction
+from adpilot.kit.idempotency import WriteResult, run_write
+from adpilot.layers.models import Project
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    # Set when the job engine runs in (or is reachable from) this process.
+    jobs: Any = None
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def read_session(ctx: Ctx) -> Iterator[Session]:
+    session = ctx.session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+
+
+def _presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth is not None:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.unauthenticated("The Authorization header must be 'Bearer <key>'.")
+        return token.strip()
+    return request.headers.get("x-api-key")
+
+
+def get_principal(request: Request, ctx: Ctx) -> Principal:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    presented = _presented_key(request)
+    if not presented:
+        raise errors.unauthenticated()
+    with transaction(ctx.session_factory) as session:
+        principal = auth_service.authenticate(
+            session, secret_key=ctx.settings.secret_key, presented=presented
+        )
+    request.state.principal = principal
+    return principal
+
+
+AnyPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(scope: str) -> Callable[..., Principal]:
+    """A dependency that authenticates the caller and checks one scope (deny by default)."""
+
+    def check(principal: AnyPrincipal) -> Principal:
+        if not principal.has_scope(scope):
+            raise errors.forbidden_scope(scope)
+        return principal
+
+    check.__name__ = f"require_{scope.replace(':', '_')}"
+    return check
+
+
+def visible_project(scope: str) -> Callable[..., Project]:
+    """Authenticate, check `scope`, then load the path's project if this org may see it (else 404)."""
+
+    def load(
+        project_id: Annotated[str, Path(alias="projectId")],
+        principal: Annotated[Principal, Depends(require(scope))],
+        session: ReadSession,
+    ) -> Project:
+        project = session.get(Project, project_id)
+        if project is None or project.organization_id != principal.organization_id:
+            raise errors.not_found(f"Project {project_id}")
+        return project
+
+    return load
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+def write(
+    request: Request,
+    ctx: AppContext,
+    principal: Principal,
+    body: bytes,
+    handler: Callable[[Session], WriteResult],
+) -> Any:
+    """Run a write handler in its own transaction with Idempotency-Key semantics."""
+    return run_write(request, ctx.session_factory, principal.organization_id, body, handler)

@@ -1,0 +1,1 @@
+"""Periodic upkeep: expire pending actions, fire layer schedules, re-enqueue lost work."""

@@ -1,0 +1,39 @@
+"""Imports every table so `Base.metadata` is complete (Alembic and tests rely on it)."""
+
+from adpilot.audit.models import AuditEvent
+from adpilot.auth.models import ApiKey, Organization
+from adpilot.db import Base
+from adpilot.entities.models import Ad, AdDailyMetric, AdSet, AdSetBreakdown, AdsContent, Campaign
+from adpilot.gate.models import Verdict
+from adpilot.kit.idempotency_models import IdempotencyRecord
+from adpilot.layers.models import AdAccount, CampaignAuthority, Layer, Project
+from adpilot.pending.models import PendingAction
+from adpilot.platforms.sandbox.models import SandboxMarket
+from adpilot.runs.models import Job, OptimizerRun
+from adpilot.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+__all__ = [
+    "Ad",
+    "AdAccount",
+    "AdDailyMetric",
+    "AdSet",
+    "AdSetBreakdown",
+    "AdsContent",
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "Campaign",
+    "CampaignAuthority",
+    "IdempotencyRecord",
+    "Job",
+    "Layer",
+    "OptimizerRun",
+    "Organization",
+    "PendingAction",
+    "Project",
+    "SandboxMarket",
+    "Verdict",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+]
