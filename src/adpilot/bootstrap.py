@@ -1,4 +1,4 @@
-"""`adpilot bootstrap`: a new org with one project, sandbox accounts on all three platforms, keys."""
+"""`adpilot bootstrap`: a new org with a project, sandbox accounts on all platforms, and keys."""
 
 from __future__ import annotations
 

@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Fine for the embedded default on one machine; distributed mode refuses to start with it.
+DEFAULT_SECRET_KEY = "adpilot-embedded-development-secret"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ADPILOT_", extra="ignore")
@@ -24,7 +27,7 @@ class Settings(BaseSettings):
     app_version: str = "1"
 
     # Secret used for keyed hashes of API keys and for encrypting credentials at rest.
-    secret_key: str = "adpilot-embedded-development-secret"
+    secret_key: str = DEFAULT_SECRET_KEY
 
     # Job engine tuning: the queue poll interval bounds the latency of short workflows.
     queue_poll_interval_sec: float = 0.1

@@ -87,7 +87,7 @@ def require(scope: str) -> Callable[..., Principal]:
 
 
 def visible_project(scope: str) -> Callable[..., Project]:
-    """Authenticate, check `scope`, then load the path's project if this org may see it (else 404)."""
+    """Authenticate, check `scope`, then load the path's project if this org sees it (else 404)."""
 
     def load(
         project_id: Annotated[str, Path(alias="projectId")],

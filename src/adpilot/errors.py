@@ -1,4 +1,4 @@
-"""One error type and one envelope: every 4xx/5xx body is {"error": {code, message, requestId, details?}}."""
+"""One error type and one envelope: every 4xx/5xx body is {"error": {code, message, …}}."""
 
 from __future__ import annotations
 

@@ -1,1 +1,130 @@
 """Periodic upkeep: expire pending actions, fire layer schedules, re-enqueue lost work."""
+
+Everything here is safe to run concurrently on several workers: transitions are guarded updates
+and work is enqueued under deterministic workflow ids, which run once however often enqueued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from croniter import croniter
+from dbos import DBOS
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from adpilot import errors, jobs
+from adpilot.config import Settings
+from adpilot.db import transaction
+from adpilot.kit.clock import utcnow
+from adpilot.layers import service as layers_service
+from adpilot.layers.models import Layer
+from adpilot.pending import service as pending_service
+from adpilot.pending.models import PendingAction
+from adpilot.runs import service as runs_service
+from adpilot.runs.models import OptimizerRun
+
+log = logging.getLogger(__name__)
+
+LOST_AFTER = dt.timedelta(minutes=1)
+
+
+def next_run_after(schedule: str | None, after: dt.datetime) -> dt.datetime | None:
+    """The next scheduled time for a layer's schedule: None (every 6 h), a cron line, or off."""
+    if schedule == "off":
+        return None
+    if schedule is None:
+        return after + layers_service.DEFAULT_SCHEDULE_INTERVAL
+    nxt: dt.datetime = croniter(schedule, after).get_next(dt.datetime)
+    return nxt if nxt.tzinfo else nxt.replace(tzinfo=dt.UTC)
+
+
+def fire_due_schedules(
+    settings: Settings, factory: sessionmaker[Session], now: dt.datetime
+) -> list[str]:
+    """Start a scheduled run for every layer whose time has come; returns the run ids."""
+    started: list[str] = []
+    with factory() as session:
+        due = list(
+            session.execute(
+                select(Layer.id, Layer.next_scheduled_run_at).where(
+                    Layer.next_scheduled_run_at.is_not(None), Layer.next_scheduled_run_at <= now
+                )
+            )
+        )
+    for layer_id, slot in due:
+        with transaction(factory) as session:
+            layer = session.get(Layer, layer_id)
+            assert layer is not None
+            claimed = session.execute(
+                update(Layer)
+                .where(Layer.id == layer_id, Layer.next_scheduled_run_at == slot)
+                .values(next_scheduled_run_at=next_run_after(layer.schedule, now))
+            ).rowcount
+            if not claimed:
+                continue  # another worker took this slot
+            account = layers_service.current_account(session, layer_id)
+            if account is None:
+                continue
+            try:
+                with session.begin_nested():
+                    if runs_service._active_run(session, layer_id) is not None:
+                        continue  # skipped, not queued, while another run is in progress
+                    _job, run = runs_service.start_run(
+                        session, layer=layer, account=account, dry_run=False, trigger="schedule"
+                    )
+                    started.append(run.id)
+            except errors.ApiError as exc:
+                log.info("scheduled run of %s skipped: %s", layer_id, exc.message)
+    return started
+
+
+def requeue_lost_work(factory: sessionmaker[Session], now: dt.datetime) -> None:
+    """Work committed but never enqueued (a crash between commit and enqueue) is enqueued now."""
+    from adpilot.pending.workflows import dispatch_workflow
+
+    runtime = jobs.runtime()
+    with factory() as session:
+        stuck_runs = session.scalars(
+            select(OptimizerRun.id).where(
+                OptimizerRun.status == "running",
+                OptimizerRun.stage == "queued",
+                OptimizerRun.started_at < now - LOST_AFTER,
+            )
+        ).all()
+        approved = session.scalars(
+            select(PendingAction.id).where(
+                PendingAction.status == "approved", PendingAction.updated_at < now - LOST_AFTER
+            )
+        ).all()
+    for run_id in stuck_runs:
+        runs_service.enqueue_run(run_id)
+    for pending_id in approved:
+        runtime.enqueue(
+            jobs.DISPATCH_QUEUE, dispatch_workflow, pending_id, workflow_id=f"dispatch-{pending_id}"
+        )
+
+
+def run_maintenance(settings: Settings, factory: sessionmaker[Session], now: dt.datetime) -> None:
+    with transaction(factory) as session:
+        pending_service.expire_due(session, now)
+    fire_due_schedules(settings, factory, now)
+    requeue_lost_work(factory, now)
+
+
+@DBOS.workflow()
+def maintenance_tick(scheduled_time: dt.datetime, context: Any) -> None:
+    """Fired by the job engine's scheduler every minute (once across all workers)."""
+    maintenance_step()
+
+
+@DBOS.step()
+def maintenance_step() -> None:
+    runtime = jobs.runtime()
+    run_maintenance(runtime.settings, runtime.session_factory, utcnow())
+
+
+def register(_runtime: jobs.JobRuntime) -> None:
+    jobs.ensure_schedule("adpilot-maintenance", maintenance_tick, "* * * * *")

@@ -8,9 +8,10 @@ path object does not exist (which must be 404). Routes therefore take the raw bo
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from adpilot import errors
 
@@ -21,6 +22,26 @@ class StrictBody(BaseModel):
     """Base for request bodies: no unknown fields, no type coercion ("1" is not 1)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+class PartialBody(StrictBody):
+    """Base for PATCH bodies: an absent field stays unchanged; `null` only where it means "clear".
+
+    Fields are typed `X | None = None` so absence can be told from a value; `given()` holds only
+    the fields the caller sent, and an explicit `null` is refused unless the field is `nullable`.
+    """
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise PydanticCustomError("null", "must not be null")
+        return value
+
+    def given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 def _field(loc: tuple[Any, ...]) -> str:

@@ -108,12 +108,15 @@ def run_write(
 def _lock_across_processes(session: Session, organization_id: str, key: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return  # embedded mode is one process: the in-flight set is enough
-    lock_id = int.from_bytes(hashlib.sha256(f"{organization_id}:{key}".encode()).digest()[:8], "big")
+    lock_id = int.from_bytes(
+        hashlib.sha256(f"{organization_id}:{key}".encode()).digest()[:8], "big"
+    )
     lock_id -= 1 << 63 if lock_id >= 1 << 63 else 0
     got = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_id}).scalar()
     if not got:
         raise errors.conflict(
-            "IDEMPOTENCY_IN_PROGRESS", "A request with this Idempotency-Key is still being processed."
+            "IDEMPOTENCY_IN_PROGRESS",
+            "A request with this Idempotency-Key is still being processed.",
         )
 
 
@@ -143,7 +146,12 @@ def _find(session: Session, organization_id: str, key: str) -> IdempotencyRecord
 
 
 def _store(
-    session: Session, organization_id: str, key: str, fp: str, status: int, body: bytes,
+    session: Session,
+    organization_id: str,
+    key: str,
+    fp: str,
+    status: int,
+    body: bytes,
     headers: dict[str, str],
 ) -> None:
     now = utcnow()
@@ -189,9 +197,11 @@ def _run_keyed(
             headers=result.headers,
         )
     except errors.ApiError as err:
-        if err.status >= 500 or err.code in ("IDEMPOTENCY_CONFLICT",) or (
-            err.details or {}
-        ).get("subcode") == "IDEMPOTENCY_IN_PROGRESS":
+        if (
+            err.status >= 500
+            or err.code in ("IDEMPOTENCY_CONFLICT",)
+            or (err.details or {}).get("subcode") == "IDEMPOTENCY_IN_PROGRESS"
+        ):
             raise
         # The write rolled back; the refusal itself is the answer this key keeps.
         body = dumps(_error_body(err, request_id))

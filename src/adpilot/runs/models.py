@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, String, text
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adpilot.db import Base, JSONType, UTCDateTime
@@ -57,6 +57,9 @@ class OptimizerRun(Base):
     window_until: Mapped[dt.date | None] = mapped_column(Date)
     summary: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # The engine's proposals as evaluated, with what the later stages need (internal, not shown).
+    proposals: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    entities_evaluated: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 06:56:40.058876
+Create Date: 2026-11-22 06:59:52.763602
 """
 
 from __future__ import annotations
@@ -538,6 +538,12 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column(
+            "proposals",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("entities_evaluated", sa.Integer(), nullable=False),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("started_at", adpilot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", adpilot.db.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,124 @@
+"""HTTP routes: trigger an optimizer run, read runs, read and cancel jobs."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, require, visible_project, write
+from adpilot.kit.body import StrictBody, body_schema, parse_body
+from adpilot.kit.idempotency import WriteResult
+from adpilot.kit.jsonresp import dumps
+from adpilot.kit.pagination import multi_values
+from adpilot.kit.platform_names import LONG_TO_SHORT, SHORT_TO_LONG, to_short
+from adpilot.layers.models import Project
+from adpilot.runs import service
+
+router = APIRouter(tags=["optimizer"])
+
+
+class RunTrigger(StrictBody):
+    layerId: str
+    platform: Literal["meta_ads", "tiktok_ads", "apple_ads", "meta", "tiktok", "apple"]
+    dryRun: bool = False
+
+
+@router.post(
+    "/v1/projects/{projectId}/ads/optimizer/run",
+    status_code=202,
+    openapi_extra=body_schema(RunTrigger),
+    summary="Trigger an optimizer run on one layer",
+)
+def trigger_run(
+    request: Request,
+    ctx: Ctx,
+    raw: RawBody,
+    project: Annotated[Project, Depends(visible_project("ads:write:optimizer_trigger"))],
+    principal: AnyPrincipal,
+) -> Response:
+    body = parse_body(RunTrigger, raw)
+
+    def handler(session: Any) -> WriteResult:
+        layer = service.load_layer(session, project, body.layerId)
+        account = service.check_trigger(session, project, layer, body.platform)
+        job, run = service.start_run(
+            session,
+            layer=layer,
+            account=account,
+            dry_run=body.dryRun,
+            trigger="api",
+            max_concurrent_jobs=ctx.settings.org_max_concurrent_jobs,
+            principal=principal,
+            request_id=request.state.request_id,
+        )
+        return WriteResult(202, service.trigger_envelope(job, run))
+
+    return write(request, ctx, principal, raw, handler)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/projects/{projectId}/ads/optimizer/runs/{runId}", summary="One optimizer run")
+def get_run(
+    runId: str,
+    session: ReadSession,
+    project: Annotated[Project, Depends(visible_project("ads:read"))],
+) -> dict[str, Any]:
+    return service.run_to_api(service.get_run(session, project, runId))
+
+
+@router.get("/v1/projects/{projectId}/ads/optimizer/runs", summary="Optimizer runs, newest first")
+def list_runs(
+    ctx: Ctx,
+    session: ReadSession,
+    project: Annotated[Project, Depends(visible_project("ads:read"))],
+    layerId: Annotated[list[str] | None, Query()] = None,
+    platform: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    platforms = multi_values(platform, "platform", [*LONG_TO_SHORT.keys(), *SHORT_TO_LONG.keys()])
+    return service.list_runs(
+        session,
+        project=project,
+        secret=ctx.settings.secret_key,
+        layer_ids=multi_values(layerId, "layerId"),
+        platforms=sorted({s for p in platforms if (s := to_short(p))}),
+        statuses=multi_values(status, "status", ["running", "completed", "failed", "canceled"]),
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/v1/jobs/{jobId}", summary="A job envelope (ETag / If-None-Match supported)")
+def get_job(
+    jobId: str,
+    request: Request,
+    session: ReadSession,
+    principal: Annotated[Any, Depends(require("jobs:read"))],
+) -> Response:
+    job, run = service.get_job(session, principal.organization_id, jobId)
+    body = dumps(service.job_to_api(job, run))
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+@router.post("/v1/jobs/{jobId}/cancel", status_code=202, summary="Cancel a running job")
+def cancel_job(
+    jobId: str,
+    request: Request,
+    ctx: Ctx,
+    raw: RawBody,
+    principal: Annotated[Any, Depends(require("jobs:cancel"))],
+) -> Response:
+    def handler(session: Any) -> WriteResult:
+        status, body = service.request_cancel(
+            session, principal.organization_id, jobId, principal, request.state.request_id
+        )
+        return WriteResult(status, body)
+
+    return write(request, ctx, principal, raw, handler)  # type: ignore[no-any-return]
