@@ -33,7 +33,11 @@ ROUTER_MODULES = (
 
 
 def _envelope(
-    request: Request, status: int, code: str, message: str, details: Any = None,
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {

@@ -29,5 +29,6 @@ def readyz(ctx: Ctx) -> Any:
         checks["database"] = f"error: {type(exc).__name__}"
     checks["jobs"] = "ok" if ctx.jobs is not None and ctx.jobs.ready() else "unavailable"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

@@ -95,8 +95,9 @@ def launch(settings: Settings, session_factory: sessionmaker[Session]) -> JobRun
     modules = [importlib.import_module(name) for name in WORKFLOW_MODULES]
     DBOS.launch()
     poll = settings.queue_poll_interval_sec
-    DBOS.register_queue(RUNS_QUEUE, worker_concurrency=settings.run_concurrency,
-                        polling_interval_sec=poll)
+    DBOS.register_queue(
+        RUNS_QUEUE, worker_concurrency=settings.run_concurrency, polling_interval_sec=poll
+    )
     DBOS.register_queue(DISPATCH_QUEUE, worker_concurrency=8, polling_interval_sec=poll)
     DBOS.register_queue(WEBHOOKS_QUEUE, worker_concurrency=8, polling_interval_sec=poll)
     for module in modules:

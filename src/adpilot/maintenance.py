@@ -1,4 +1,4 @@
-"""Periodic upkeep: expire pending actions, fire layer schedules, re-enqueue lost work."""
+"""Periodic upkeep: expire pending actions, fire layer schedules, re-enqueue lost work.
 
 Everything here is safe to run concurrently on several workers: transitions are guarded updates
 and work is enqueued under deterministic workflow ids, which run once however often enqueued.

@@ -3,7 +3,7 @@
 from adpilot.audit.models import AuditEvent
 from adpilot.auth.models import ApiKey, Organization
 from adpilot.db import Base
-from adpilot.entities.models import Ad, AdDailyMetric, AdSet, AdSetBreakdown, AdsContent, Campaign
+from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetBreakdown, Campaign
 from adpilot.gate.models import Verdict
 from adpilot.kit.idempotency_models import IdempotencyRecord
 from adpilot.layers.models import AdAccount, CampaignAuthority, Layer, Project

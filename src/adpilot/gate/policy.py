@@ -47,3 +47,47 @@ def decide(action_type: str, authority: dict[str, str], kill_switch_active: bool
 def above_ceiling(requested: dict[str, str], ceiling: dict[str, str]) -> list[str]:
     """The axes where `requested` goes above the customer's ceiling."""
     return [axis for axis, mode in requested.items() if MODE_RANK[mode] > MODE_RANK[ceiling[axis]]]
+
+
+# Settings on a layer's defaults that only the customer may change (SPEC §5.2).
+CUSTOMER_ONLY_FIELDS = ("killSwitchActive", "ceiling")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the gate refuses a change to authority settings (an AUTHORITY_DENIED answer)."""
+
+    reason: Literal["customer_only", "above_ceiling"]
+    message: str
+
+
+def overlay(base: dict[str, str], changes: dict[str, str]) -> dict[str, str]:
+    """`base` with the given axes replaced; axes not in `changes` keep their mode."""
+    return {axis: changes.get(axis, base[axis]) for axis in AXES}
+
+
+def check_policy_change(
+    actor_type: str,
+    *,
+    ceiling: dict[str, str],
+    requested_modes: dict[str, str] | None = None,
+    customer_only_fields: tuple[str, ...] = (),
+) -> Refusal | None:
+    """May this actor make this change? Customers may set anything; partners stay below the ceiling.
+
+    `requested_modes` are only the axes the caller sent: axes carried over unchanged (from the
+    defaults, say) were set by someone else and are not this caller's doing.
+    """
+    if actor_type == "customer":
+        return None
+    if customer_only_fields:
+        names = " and ".join(customer_only_fields)
+        return Refusal("customer_only", f"Only a customer key may change {names}.")
+    over = above_ceiling(requested_modes or {}, ceiling)
+    if over:
+        detail = ", ".join(f"{axis} (ceiling {ceiling[axis]})" for axis in over)
+        return Refusal(
+            "above_ceiling",
+            f"A partner key cannot set an axis above the customer's ceiling: {detail}.",
+        )
+    return None

@@ -1,16 +1,22 @@
-"""Resolving a campaign's effective authority, and recording verdicts."""
+"""Authority: layer defaults, per-campaign pins, who may change them, and recorded verdicts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adpilot import errors
 from adpilot.audit import service as audit
+from adpilot.auth.service import Principal
+from adpilot.entities.models import Campaign
+from adpilot.gate import policy
 from adpilot.gate.models import Verdict
 from adpilot.gate.policy import GateDecision
-from adpilot.kit.clock import utcnow
+from adpilot.gate.schemas import AuthorityPatch, CampaignAuthorityPatch, DefaultsPatch
+from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
 from adpilot.layers.models import CampaignAuthority, Layer
 
@@ -107,3 +113,174 @@ def record_verdict(
         },
     )
     return verdict
+
+
+def _locked_layer(session: Session, layer_id: str) -> Layer:
+    """The layer row, locked for this transaction so concurrent policy writes apply in turn."""
+    layer = session.scalars(select(Layer).where(Layer.id == layer_id).with_for_update()).one()
+    return layer
+
+
+def _refuse_if_not_allowed(refusal: policy.Refusal | None) -> None:
+    if refusal is not None:
+        raise errors.authority_denied(refusal.reason, refusal.message)
+
+
+def defaults_view(layer: Layer) -> dict[str, Any]:
+    return {
+        "layerId": layer.id,
+        "platform": layer.platform,
+        "defaults": layer_defaults(layer),
+        "ceiling": layer_ceiling(layer),
+        "killSwitchActive": layer.kill_switch_active,
+        "lastModifiedAt": isoformat(layer.defaults_modified_at),
+        "lastModifiedBy": layer.defaults_modified_by,
+    }
+
+
+def patch_defaults(
+    session: Session,
+    layer_id: str,
+    patch: DefaultsPatch,
+    *,
+    principal: Principal,
+    request_id: str | None,
+) -> dict[str, Any]:
+    """Change defaults, kill switch and/or ceiling at once, or nothing (403 before any write)."""
+    given = patch.given()
+    if not given:
+        raise errors.validation("body", "send at least one of defaults, killSwitchActive, ceiling")
+    layer = _locked_layer(session, layer_id)
+    requested = patch.defaults.modes() if patch.defaults is not None else {}
+    customer_only = tuple(
+        name
+        for name, attr in (("killSwitchActive", "kill_switch_active"), ("ceiling", "ceiling"))
+        if attr in given
+    )
+    _refuse_if_not_allowed(
+        policy.check_policy_change(
+            principal.actor_type,
+            ceiling=layer_ceiling(layer),
+            requested_modes=requested,
+            customer_only_fields=customer_only,
+        )
+    )
+    before = defaults_view(layer)
+    defaults = policy.overlay(layer_defaults(layer), requested)
+    layer.default_creative = defaults["creative"]
+    layer.default_tactical = defaults["tactical"]
+    layer.default_structural = defaults["structural"]
+    if patch.ceiling is not None:
+        ceiling = policy.overlay(layer_ceiling(layer), patch.ceiling.modes())
+        layer.ceiling_creative = ceiling["creative"]
+        layer.ceiling_tactical = ceiling["tactical"]
+        layer.ceiling_structural = ceiling["structural"]
+    if patch.kill_switch_active is not None:
+        layer.kill_switch_active = patch.kill_switch_active
+    layer.defaults_modified_at = utcnow()
+    layer.defaults_modified_by = principal.actor()
+    after = defaults_view(layer)
+    audit.record(
+        session,
+        "layer.defaults.updated",
+        organization_id=layer.organization_id,
+        project_id=layer.project_id,
+        principal=principal,
+        request_id=request_id,
+        data={
+            "layerId": layer.id,
+            "platform": layer.platform,
+            "before": {k: before[k] for k in ("defaults", "ceiling", "killSwitchActive")},
+            "after": {k: after[k] for k in ("defaults", "ceiling", "killSwitchActive")},
+        },
+    )
+    return after
+
+
+def campaign_authority_view(session: Session, layer: Layer, campaign_id: str) -> dict[str, Any]:
+    effective = effective_authority(session, layer, campaign_id)
+    pinned = effective.pinned
+    # An unpinned campaign follows the defaults, so their last change is its last change.
+    modified_at = pinned.modified_at if pinned else layer.defaults_modified_at
+    modified_by = pinned.modified_by if pinned else layer.defaults_modified_by
+    return {
+        "campaignId": campaign_id,
+        "platform": layer.platform,
+        "authority": effective.authority,
+        "source": effective.source,
+        "lastModifiedAt": isoformat(modified_at),
+        "lastModifiedBy": modified_by,
+    }
+
+
+def find_campaign(session: Session, layer: Layer, campaign_id: str) -> Campaign:
+    """The campaign under this layer; one under another platform's layer is not found here."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.layer_id != layer.id:
+        raise errors.not_found(f"Campaign {campaign_id}")
+    return campaign
+
+
+def patch_campaign_authority(
+    session: Session,
+    layer_id: str,
+    campaign_id: str,
+    patch: CampaignAuthorityPatch,
+    *,
+    principal: Principal,
+    request_id: str | None,
+) -> dict[str, Any]:
+    """Pin (defaults overlaid with the given axes), change a pin, or unpin with `null`."""
+    layer = _locked_layer(session, layer_id)
+    before = effective_authority(session, layer, campaign_id)
+    if patch.authority is None:
+        event = "campaign.authority.unpinned"
+        if before.pinned is not None:
+            session.delete(before.pinned)
+            session.flush()
+    else:
+        event = "campaign.authority.pinned"
+        _pin(session, layer, campaign_id, before, patch.authority, principal)
+    view = campaign_authority_view(session, layer, campaign_id)
+    audit.record(
+        session,
+        event,
+        organization_id=layer.organization_id,
+        project_id=layer.project_id,
+        principal=principal,
+        request_id=request_id,
+        data={
+            "layerId": layer.id,
+            "campaignId": campaign_id,
+            "before": {"authority": before.authority, "source": before.source},
+            "after": {"authority": view["authority"], "source": view["source"]},
+        },
+    )
+    return view
+
+
+def _pin(
+    session: Session,
+    layer: Layer,
+    campaign_id: str,
+    before: EffectiveAuthority,
+    change: AuthorityPatch,
+    principal: Principal,
+) -> None:
+    requested = change.modes()
+    _refuse_if_not_allowed(
+        policy.check_policy_change(
+            principal.actor_type, ceiling=layer_ceiling(layer), requested_modes=requested
+        )
+    )
+    block = policy.overlay(before.authority, requested)
+    row = before.pinned
+    if row is None:
+        row = CampaignAuthority(campaign_id=campaign_id, layer_id=layer.id)
+        session.add(row)
+    row.creative = block["creative"]
+    row.tactical = block["tactical"]
+    row.structural = block["structural"]
+    row.modified_at = utcnow()
+    row.modified_by = principal.actor()
+    session.flush()

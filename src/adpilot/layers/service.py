@@ -1,18 +1,34 @@
-"""Projects, layers and connected ad accounts."""
+"""Projects, layers, their settings and write classes, and connected ad accounts."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zlib
+from typing import Any
 
+from croniter import CroniterBadDateError, croniter
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot import errors
+from adpilot.audit import service as audit
+from adpilot.auth.service import Principal
 from adpilot.config import Settings
-from adpilot.kit.clock import utcnow
+from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id, new_layer_id, new_uuid
+from adpilot.kit.platform_names import to_long, to_short
 from adpilot.layers.models import AdAccount, Layer, Project
+from adpilot.layers.schemas import (
+    CREDENTIALS_MODELS,
+    AdAccountCreate,
+    LayerSettingsPatch,
+    WriteClassesPatch,
+)
 from adpilot.platforms.base import ACTION_TYPES
 from adpilot.platforms.registry import save_market_state
 from adpilot.sim.bootstrap import bootstrap_market
@@ -21,7 +37,9 @@ DEFAULT_SCHEDULE_INTERVAL = dt.timedelta(hours=6)
 
 
 def create_project(session: Session, organization_id: str, name: str) -> Project:
-    project = Project(id=new_uuid(), organization_id=organization_id, name=name, created_at=utcnow())
+    project = Project(
+        id=new_uuid(), organization_id=organization_id, name=name, created_at=utcnow()
+    )
     session.add(project)
     session.flush()
     return project
@@ -119,3 +137,344 @@ def connect_sandbox_account(
     session.add(account)
     session.flush()
     return account
+
+
+# --- Lookups -------------------------------------------------------------------------------------
+
+
+def layer_on_path(session: Session, project: Project, platform: str) -> Layer:
+    """The project's layer for a (short) platform name; a project without one answers 404."""
+    layer = get_layer(session, project.id, platform)
+    if layer is None:
+        raise errors.not_found(f"The {platform} layer of project {project.id}")
+    return layer
+
+
+def visible_layer(session: Session, organization_id: str, layer_id: str) -> Layer:
+    """A layer of the caller's org; anyone else's is not found (existence is not revealed)."""
+    layer = session.get(Layer, layer_id)
+    if layer is None or layer.organization_id != organization_id:
+        raise errors.not_found(f"Layer {layer_id}")
+    return layer
+
+
+def _locked_layer(session: Session, layer_id: str) -> Layer:
+    # Read-modify-write of JSON columns: the row lock makes concurrent PATCHes apply in turn.
+    return session.scalars(select(Layer).where(Layer.id == layer_id).with_for_update()).one()
+
+
+# --- Write classes (SPEC §5.4) -------------------------------------------------------------------
+
+
+def write_classes_view(layer: Layer) -> dict[str, Any]:
+    stored = layer.write_classes or {}
+    return {
+        "layerId": layer.id,
+        "platform": to_long(layer.platform),
+        "writeClasses": {name: bool(stored.get(name, True)) for name in ACTION_TYPES},
+        "lastModifiedAt": isoformat(layer.write_classes_modified_at),
+        "lastModifiedBy": layer.write_classes_modified_by,
+    }
+
+
+def patch_write_classes(
+    session: Session,
+    layer_id: str,
+    patch: WriteClassesPatch,
+    *,
+    principal: Principal,
+    request_id: str | None,
+) -> dict[str, Any]:
+    layer = _locked_layer(session, layer_id)
+    before = write_classes_view(layer)["writeClasses"]
+    changes = patch.write_classes.given()
+    layer.write_classes = {**before, **changes}
+    layer.write_classes_modified_at = utcnow()
+    layer.write_classes_modified_by = principal.actor()
+    view = write_classes_view(layer)
+    audit.record(
+        session,
+        "layer.write_classes.updated",
+        organization_id=layer.organization_id,
+        project_id=layer.project_id,
+        principal=principal,
+        request_id=request_id,
+        data={"layerId": layer.id, "before": before, "after": view["writeClasses"]},
+    )
+    return view
+
+
+# --- Layer settings (SPEC §7, §3.6) --------------------------------------------------------------
+
+# Scheduled runs more often than this would spend the platforms' rate limits on little new data.
+MIN_SCHEDULE_GAP = dt.timedelta(hours=1)
+_SCHEDULE_PROBLEM = 'must be a 5-field cron expression (UTC) or "off"'
+
+
+def schedule_problem(schedule: str) -> str | None:
+    """Why a schedule string is unusable, or None when it is fine."""
+    if schedule == "off":
+        return None
+    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+        return _SCHEDULE_PROBLEM
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    try:
+        fires = croniter(schedule, start)
+        times = [fires.get_next(dt.datetime) for _ in range(48)]
+    except CroniterBadDateError:
+        return "never fires"
+    if min(b - a for a, b in zip(times, times[1:], strict=False)) < MIN_SCHEDULE_GAP:
+        return "must not fire more often than once an hour"
+    return None
+
+
+def next_scheduled_run(schedule: str | None, after: dt.datetime) -> dt.datetime | None:
+    """When a layer's schedule fires next: None when off, every 6 hours by default, else cron (UTC)."""
+    if schedule == "off":
+        return None
+    if schedule is None:
+        return after + DEFAULT_SCHEDULE_INTERVAL
+    fire: dt.datetime = croniter(schedule, after.astimezone(dt.UTC)).get_next(dt.datetime)
+    return fire.astimezone(dt.UTC)
+
+
+def layer_settings_view(session: Session, layer: Layer) -> dict[str, Any]:
+    account = current_account(session, layer.id)
+    return {
+        "layerId": layer.id,
+        "projectId": layer.project_id,
+        "platform": to_long(layer.platform),
+        "adAccountId": account.id if account else None,
+        "killSwitchActive": layer.kill_switch_active,
+        "targetCpaCents": layer.target_cpa_cents,
+        "conversionEvent": layer.conversion_event,
+        "schedule": layer.schedule,
+        "nextScheduledRunAt": isoformat(layer.next_scheduled_run_at),
+        "creativeSlots": layer.creative_slots,
+        "guardrailOverrides": {
+            to_camel(name): value
+            for name, value in sorted((layer.guardrail_overrides or {}).items())
+        },
+        "createdAt": isoformat(layer.created_at),
+        "updatedAt": isoformat(layer.settings_modified_at),
+    }
+
+
+def patch_layer_settings(
+    session: Session,
+    layer_id: str,
+    patch: LayerSettingsPatch,
+    *,
+    principal: Principal,
+    request_id: str | None,
+) -> dict[str, Any]:
+    given = patch.given()
+    if "schedule" in given and patch.schedule is not None:
+        problem = schedule_problem(patch.schedule)
+        if problem:
+            raise errors.validation("schedule", problem)
+    layer = _locked_layer(session, layer_id)
+    before = layer_settings_view(session, layer)
+    now = utcnow()
+    if "target_cpa_cents" in given:
+        layer.target_cpa_cents = patch.target_cpa_cents
+    if "conversion_event" in given:
+        layer.conversion_event = patch.conversion_event
+    if patch.creative_slots is not None:
+        layer.creative_slots = patch.creative_slots
+    if "schedule" in given and patch.schedule != layer.schedule:
+        layer.schedule = patch.schedule
+        layer.next_scheduled_run_at = next_scheduled_run(patch.schedule, now)
+    if "guardrail_overrides" in given:
+        overrides = patch.guardrail_overrides
+        merged = dict(layer.guardrail_overrides or {}) if overrides is not None else {}
+        for name, value in (overrides.given() if overrides is not None else {}).items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        layer.guardrail_overrides = merged
+    layer.settings_modified_at = now
+    view = layer_settings_view(session, layer)
+    changed = {
+        key: {"from": before[key], "to": view[key]}
+        for key in before
+        if before[key] != view[key] and key != "updatedAt"
+    }
+    audit.record(
+        session,
+        "layer.settings.updated",
+        organization_id=layer.organization_id,
+        project_id=layer.project_id,
+        principal=principal,
+        request_id=request_id,
+        data={"layerId": layer.id, "changes": changed},
+    )
+    return view
+
+
+# --- Ad accounts (SPEC §7, §8) -------------------------------------------------------------------
+
+EXTERNAL_ID_FORMATS = {
+    "meta": (re.compile(r"^act_[0-9]+$"), "must be act_ followed by the account's digits"),
+    "tiktok": (re.compile(r"^[0-9]+$"), "must be the TikTok advertiser id (digits)"),
+    "apple": (re.compile(r"^[0-9]+$"), "must be the Apple Ads account id (digits)"),
+}
+
+
+def account_view(account: AdAccount) -> dict[str, Any]:
+    """The account row; credentials never leave the database."""
+    return {
+        "adAccountId": account.id,
+        "layerId": account.layer_id,
+        "platform": to_long(account.platform),
+        "externalId": account.external_id,
+        "name": account.name,
+        "currency": account.currency,
+        "timezone": account.timezone,
+        "mode": account.mode,
+        "tokenStatus": account.token_status,
+        "tokenLastValidatedAt": isoformat(account.token_last_validated_at),
+        "connectedAt": isoformat(account.connected_at),
+    }
+
+
+def _check_credentials(platform: str, credentials: dict[str, Any] | None) -> None:
+    if credentials is None:
+        raise errors.validation("credentials", f"are required to connect a live {platform} account")
+    try:
+        parsed = CREDENTIALS_MODELS[platform].model_validate(credentials)
+    except ValidationError as exc:
+        problems = [
+            (
+                ".".join(["credentials", *(str(p) for p in e["loc"])]),
+                "unknown field"
+                if e["type"] == "extra_forbidden"
+                else "is required"
+                if e["type"] == "missing"
+                else str(e["msg"]),
+            )
+            for e in exc.errors()
+        ]
+        first, *rest = problems
+        raise errors.validation(first[0], first[1], *rest) from None
+    pem = getattr(parsed, "private_key_pem", None)
+    if pem is not None:
+        # Apple signs its client secret with ES256, so the key must be an EC P-256 private key.
+        try:
+            key = load_pem_private_key(pem.encode(), password=None)
+        except (ValueError, TypeError):
+            key = None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise errors.validation(
+                "credentials.privateKeyPem", "must be an unencrypted EC P-256 private key in PEM"
+            )
+
+
+def connect_account(
+    session: Session,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    project: Project,
+    body: AdAccountCreate,
+    *,
+    principal: Principal,
+    request_id: str | None,
+) -> AdAccount:
+    """Connect an account to the project's layer for its platform (creating the layer if needed)."""
+    platform = to_short(body.platform)
+    assert platform is not None  # the schema only admits known spellings
+    pattern, problem = EXTERNAL_ID_FORMATS[platform]
+    if not pattern.match(body.external_id):
+        raise errors.validation("externalId", problem)
+    if body.mode == "live":
+        _check_credentials(platform, body.credentials)
+        # The live HTTP adapters are not part of this build: refuse rather than store an account
+        # that every run would fail on.
+        raise errors.validation(
+            "mode",
+            f'live connections to {to_long(platform)} are not available yet; use "sandbox"',
+        )
+    layer = get_layer(session, project.id, platform)
+    previous = current_account(session, layer.id) if layer is not None else None
+    account = connect_sandbox_account(
+        session,
+        settings,
+        session_factory,
+        project,
+        platform=platform,
+        external_id=body.external_id,
+        name=body.name,
+        replace=body.replace,
+    )
+    audit.record(
+        session,
+        "ad_account.connected",
+        organization_id=project.organization_id,
+        project_id=project.id,
+        principal=principal,
+        request_id=request_id,
+        data={
+            "adAccountId": account.id,
+            "layerId": account.layer_id,
+            "platform": to_long(platform),
+            "externalId": account.external_id,
+            "mode": account.mode,
+            "replacedAdAccountId": previous.id if previous else None,
+        },
+    )
+    return account
+
+
+def list_accounts(session: Session, project: Project) -> list[AdAccount]:
+    """The project's connected accounts (at most one per platform)."""
+    return list(
+        session.scalars(
+            select(AdAccount)
+            .where(AdAccount.project_id == project.id, AdAccount.disconnected_at.is_(None))
+            .order_by(AdAccount.connected_at, AdAccount.id)
+        )
+    )
+
+
+def find_connected_account(session: Session, project: Project, account_id: str) -> AdAccount:
+    account = session.get(AdAccount, account_id)
+    if account is None or account.project_id != project.id or account.disconnected_at is not None:
+        raise errors.not_found(f"Ad account {account_id}")
+    return account
+
+
+def disconnect_account(
+    session: Session,
+    project: Project,
+    account_id: str,
+    *,
+    principal: Principal,
+    request_id: str | None,
+) -> None:
+    """Disconnect: the layer keeps its settings and history, and runs need a new account."""
+    account = session.scalars(
+        select(AdAccount)
+        .where(
+            AdAccount.id == account_id,
+            AdAccount.project_id == project.id,
+            AdAccount.disconnected_at.is_(None),
+        )
+        .with_for_update()
+    ).first()
+    if account is None:
+        raise errors.not_found(f"Ad account {account_id}")
+    account.disconnected_at = utcnow()
+    audit.record(
+        session,
+        "ad_account.disconnected",
+        organization_id=project.organization_id,
+        project_id=project.id,
+        principal=principal,
+        request_id=request_id,
+        data={
+            "adAccountId": account.id,
+            "layerId": account.layer_id,
+            "platform": to_long(account.platform),
+        },
+    )
