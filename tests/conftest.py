@@ -4,6 +4,7 @@ points at one), the real job engine launched once per session, tables emptied be
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,29 @@ def job_runtime(settings: Settings, session_factory: sessionmaker[Session]) -> I
     jobs.shutdown()
 
 
+def _settle_workflows(timeout: float = 30.0) -> None:
+    """Let workflows a test started finish before its rows are deleted under them."""
+    from dbos import DBOS
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = [
+            w
+            for w in DBOS.list_workflows(status=["PENDING", "ENQUEUED"], load_input=False,
+                                         load_output=False)
+            if not (w.name or "").endswith("maintenance_tick")
+        ]
+        if not active:
+            return
+        time.sleep(0.05)
+
+
 @pytest.fixture(autouse=True)
-def clean_tables(session_factory: sessionmaker[Session]) -> Iterator[None]:
+def clean_tables(request: pytest.FixtureRequest,
+                 session_factory: sessionmaker[Session]) -> Iterator[None]:
     yield
+    if "job_runtime" in request.fixturenames:
+        _settle_workflows()
     engine = session_factory.kw["bind"]
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:

@@ -55,6 +55,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+READ_ONLY_OPTION = "adpilot_read_only"
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -78,7 +81,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers take no write lock: in WAL mode they never block the writer, and a request
+            # that holds a read session while a write runs in another cannot deadlock.
+            read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -86,6 +92,12 @@ def make_engine(url: str) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+def read_session(factory: sessionmaker[Session]) -> Session:
+    """A session for reads only: on SQLite it does not take the write lock."""
+    engine = factory.kw["bind"]
+    return factory(bind=engine.execution_options(**{READ_ONLY_OPTION: True}))
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from adpilot import errors
 from adpilot.auth import service as auth_service
 from adpilot.auth.service import Principal
 from adpilot.config import Settings
-from adpilot.db import transaction
+from adpilot.db import read_session as db_read_session
 from adpilot.kit.idempotency import WriteResult, run_write
 from adpilot.layers.models import Project
 
@@ -35,7 +35,7 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
 def read_session(ctx: Ctx) -> Iterator[Session]:
-    session = ctx.session_factory()
+    session = db_read_session(ctx.session_factory)
     try:
         yield session
     finally:
@@ -63,7 +63,7 @@ def get_principal(request: Request, ctx: Ctx) -> Principal:
     presented = _presented_key(request)
     if not presented:
         raise errors.unauthenticated()
-    with transaction(ctx.session_factory) as session:
+    with db_read_session(ctx.session_factory) as session:
         principal = auth_service.authenticate(
             session, secret_key=ctx.settings.secret_key, presented=presented
         )
@@ -89,10 +89,14 @@ def require(scope: str) -> Callable[..., Principal]:
 def visible_project(scope: str) -> Callable[..., Project]:
     """Authenticate, check `scope`, then load the path's project if this org sees it (else 404)."""
 
+    # A default rather than an Annotated[...] hint: with postponed annotations FastAPI resolves
+    # hints from module globals only, where the closure's `scope` does not exist.
+    check_scope = require(scope)
+
     def load(
         project_id: Annotated[str, Path(alias="projectId")],
-        principal: Annotated[Principal, Depends(require(scope))],
         session: ReadSession,
+        principal: Principal = Depends(check_scope),
     ) -> Project:
         project = session.get(Project, project_id)
         if project is None or project.organization_id != principal.organization_id:

@@ -25,6 +25,7 @@ from adpilot.pending import service as pending_service
 from adpilot.pending.models import PendingAction
 from adpilot.runs import service as runs_service
 from adpilot.runs.models import OptimizerRun
+from adpilot.webhooks import service as webhooks_service
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ def requeue_lost_work(factory: sessionmaker[Session], now: dt.datetime) -> None:
 def run_maintenance(settings: Settings, factory: sessionmaker[Session], now: dt.datetime) -> None:
     with transaction(factory) as session:
         pending_service.expire_due(session, now)
+        webhooks_service.requeue_stranded(session)
     fire_due_schedules(settings, factory, now)
     requeue_lost_work(factory, now)
 

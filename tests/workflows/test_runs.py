@@ -125,8 +125,10 @@ def test_auto_axes_dispatch_at_once_and_kill_switch_denies(partner: Api, custome
     sent = [c for c in run["changes"] if c["outcome"] == "dispatched"]
     assert all(c["pendingId"] is None and c["reason"] is None for c in sent)
 
-    assert customer.patch(defaults, json={"killSwitchActive": True}).status_code == 200
-    run = run_to_end(partner, boot, job_runtime)
+    # Fresh layer (the one above is now in its cooldowns): the kill switch denies every write.
+    tiktok_defaults = f"/v1/projects/{boot['projectId']}/ads/tiktok/defaults"
+    assert customer.patch(tiktok_defaults, json={"killSwitchActive": True}).status_code == 200
+    run = run_to_end(partner, boot, job_runtime, "tiktok_ads")
     assert run["status"] == "completed"
     gated = [c for c in run["changes"] if c["outcome"] != "held"]
     assert gated and all(c["outcome"] == "denied" for c in gated)
@@ -291,10 +293,18 @@ def test_layer_schedule_fires_a_scheduled_run_once(boot: dict[str, Any], setting
     later = first_slot + dt.timedelta(minutes=1)
     with time_machine.travel(later, tick=True):
         started = fire_due_schedules(settings, session_factory, later)
-        assert len(started) == 1
+        assert len(started) == 3  # the three layers were created together
         # The slot is claimed: a second tick (another worker) starts nothing.
         assert fire_due_schedules(settings, session_factory, later) == []
-        job_runtime.wait(started[0], timeout=60)
+        for run_id in started:
+            job_runtime.wait(run_id, timeout=60)
+    with session_factory() as session:
+        runs = session.scalars(select(OptimizerRun).where(OptimizerRun.id.in_(started))).all()
+        assert sorted(r.layer_id for r in runs) == sorted(boot["layers"].values())
+        layer = session.get(Layer, layer_id)
+        assert layer is not None and layer.next_scheduled_run_at is not None
+        assert layer.next_scheduled_run_at > later + dt.timedelta(hours=5)
+    started = [r.id for r in runs if r.layer_id == layer_id]
     run = partner.get(f"/v1/projects/{boot['projectId']}/ads/optimizer/runs/{started[0]}").json()
     assert run["trigger"] == "schedule" and run["status"] == "completed"
 

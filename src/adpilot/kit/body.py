@@ -76,11 +76,27 @@ def parse_body(model: type[M], raw: bytes, *, allow_empty: bool = False) -> M:
         raise errors.validation(first[0], first[1], *rest) from None
 
 
+def _inline_defs(node: Any, defs: dict[str, Any]) -> Any:
+    # Pydantic points nested models at "#/$defs/…", which inside the OpenAPI document would
+    # resolve against its root and dangle; the bodies are small and acyclic, so inline them.
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_defs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_defs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_defs(item, defs) for item in node]
+    return node
+
+
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     """`openapi_extra` documenting a body that the route parses itself."""
+    schema = model.model_json_schema()
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {
+                "application/json": {"schema": _inline_defs(schema, schema.get("$defs", {}))}
+            },
         }
     }

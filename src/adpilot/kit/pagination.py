@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from adpilot import errors
 
@@ -77,3 +82,56 @@ def check_limit(limit: int | None, default: int = DEFAULT_LIMIT) -> int:
     if limit < 1 or limit > MAX_LIMIT:
         raise errors.validation("limit", f"must be between 1 and {MAX_LIMIT}")
     return limit
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "nextCursor": self.next_cursor}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """One page request of a keyset list; its cursor is bound to `scope` and `filters`."""
+
+    secret: str
+    scope: str
+    filters: dict[str, Any]
+    cursor: str | None
+    limit: int
+
+
+def newest_first_page(
+    session: Session,
+    query: ListQuery,
+    stmt: Select[Any],
+    time_column: InstrumentedAttribute[dt.datetime],
+    id_column: InstrumentedAttribute[str],
+    view: Callable[[Any], dict[str, Any]],
+) -> Page:
+    """Rows of `stmt` (a select of one entity) newest first, ties by id descending, after the
+    cursor's row. Keyset, so pages stay stable while rows are inserted."""
+    if query.cursor is not None:
+        key = decode_cursor(query.secret, query.scope, query.filters, query.cursor)
+        try:
+            last_time = dt.datetime.fromisoformat(key[0])
+            last_id = key[1]
+            if len(key) != 2 or last_time.tzinfo is None or not isinstance(last_id, str):
+                raise ValueError
+        except (ValueError, TypeError, IndexError):
+            raise errors.validation("cursor", "malformed or does not belong to this list") from None
+        stmt = stmt.where(
+            or_(time_column < last_time, and_(time_column == last_time, id_column < last_id))
+        )
+    stmt = stmt.order_by(time_column.desc(), id_column.desc()).limit(query.limit + 1)
+    rows = list(session.scalars(stmt))
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        last = rows[-1]
+        position = [getattr(last, time_column.key).isoformat(), getattr(last, id_column.key)]
+        next_cursor = encode_cursor(query.secret, query.scope, query.filters, position)
+    return Page([view(row) for row in rows], next_cursor)

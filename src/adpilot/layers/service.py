@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import zlib
 from typing import Any
@@ -19,6 +20,7 @@ from adpilot import errors
 from adpilot.audit import service as audit
 from adpilot.auth.service import Principal
 from adpilot.config import Settings
+from adpilot.entities.models import AdsContent
 from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id, new_layer_id, new_uuid
 from adpilot.kit.platform_names import to_long, to_short
@@ -32,6 +34,7 @@ from adpilot.layers.schemas import (
 from adpilot.platforms.base import ACTION_TYPES
 from adpilot.platforms.registry import save_market_state
 from adpilot.sim.bootstrap import bootstrap_market
+from adpilot.sim.reports import CreativeRecord, creatives_data
 
 DEFAULT_SCHEDULE_INTERVAL = dt.timedelta(hours=6)
 
@@ -109,7 +112,8 @@ def connect_sandbox_account(
     if existing is not None and not replace:
         raise errors.conflict(
             "LAYER_HAS_AD_ACCOUNT",
-            f"Layer {layer.id} already has ad account {existing.id}; pass replace: true to swap it.",
+            f"Layer {layer.id} already has ad account {existing.id}; "
+            "pass replace: true to swap it.",
             adAccountId=existing.id,
         )
     now = utcnow()
@@ -117,6 +121,7 @@ def connect_sandbox_account(
     seed = zlib.crc32(f"{account_id}:{external_id}".encode())
     market = bootstrap_market(platform, seed, now.date())  # type: ignore[arg-type]
     save_market_state(session, account_id, market.to_state())
+    seed_creative_library(session, project.id, platform, creatives_data(market), now)
     if existing is not None:
         existing.disconnected_at = now
     account = AdAccount(
@@ -126,8 +131,8 @@ def connect_sandbox_account(
         platform=platform,
         external_id=external_id,
         name=name or f"Sandbox {platform} account",
-        currency="USD",
-        timezone="UTC",
+        currency=market.account.currency,
+        timezone=market.account.timezone,
         mode="sandbox",
         credentials_encrypted=None,
         token_status="valid",
@@ -223,13 +228,13 @@ def schedule_problem(schedule: str) -> str | None:
         times = [fires.get_next(dt.datetime) for _ in range(48)]
     except CroniterBadDateError:
         return "never fires"
-    if min(b - a for a, b in zip(times, times[1:], strict=False)) < MIN_SCHEDULE_GAP:
+    if min(b - a for a, b in itertools.pairwise(times)) < MIN_SCHEDULE_GAP:
         return "must not fire more often than once an hour"
     return None
 
 
 def next_scheduled_run(schedule: str | None, after: dt.datetime) -> dt.datetime | None:
-    """When a layer's schedule fires next: None when off, every 6 hours by default, else cron (UTC)."""
+    """When a layer's schedule fires next: never if off, 6 hours on by default, else cron (UTC)."""
     if schedule == "off":
         return None
     if schedule is None:
@@ -395,6 +400,9 @@ def connect_account(
             "mode",
             f'live connections to {to_long(platform)} are not available yet; use "sandbox"',
         )
+    # Two connects racing to create the project's layer would collide on its unique key; the
+    # project row lock makes them take turns (the second then sees the first one's account).
+    session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
     layer = get_layer(session, project.id, platform)
     previous = current_account(session, layer.id) if layer is not None else None
     account = connect_sandbox_account(
@@ -478,3 +486,36 @@ def disconnect_account(
             "platform": to_long(account.platform),
         },
     )
+
+
+def seed_creative_library(
+    session: Session,
+    project_id: str,
+    platform: str,
+    creatives: list[CreativeRecord],
+    now: dt.datetime,
+) -> None:
+    """Make a sandbox account's creatives usable by push/replace: one library entry each."""
+    existing = {
+        ref
+        for row in session.scalars(select(AdsContent).where(AdsContent.project_id == project_id))
+        if (ref := (row.asset_refs or {}).get(platform))
+    }
+    for creative in creatives:
+        if creative.external_id in existing:
+            continue
+        session.add(
+            AdsContent(
+                id=new_id("adc"),
+                project_id=project_id,
+                name=creative.name,
+                pool=creative.pool,
+                organic_score=creative.organic_score,
+                safety_failed=creative.safety_failed,
+                override=None,
+                asset_refs={platform: creative.external_id},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    session.flush()

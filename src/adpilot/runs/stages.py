@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.config import Settings
-from adpilot.db import transaction
+from adpilot.db import read_session, transaction
 from adpilot.engine import guardrails as engine_guardrails
 from adpilot.engine.run import evaluate
 from adpilot.engine.types import (
@@ -359,14 +359,27 @@ def proposal_from_dict(d: Mapping[str, Any]) -> Proposal:
 
 
 def evaluate_run(ctx: StageContext, run_id: str) -> None:
-    """Run the decision engine over the stored metrics and keep its proposals on the run."""
+    """Run the engine over the stored metrics, then judge each proposal by its write class and
+    the guardrails (in that order); the verdicts are kept on the run for the gating stage."""
     with transaction(ctx.session_factory) as session:
         run = _load(session, run_id, lock=True)
         if stage_finished(run, "evaluating"):
             return
+        layer = session.get(Layer, run.layer_id)
+        assert layer is not None
         now = utcnow()
-        result: EngineResult = evaluate(build_engine_input(session, run, now))
-        run.proposals = [proposal_to_dict(p) for p in result.proposals]
+        engine_input = build_engine_input(session, run, now)
+        result: EngineResult = evaluate(engine_input)
+        enabled, held_by_class = engine_guardrails.split_write_classes(
+            result.proposals, layer.write_classes or {}
+        )
+        guarded = engine_guardrails.apply_guardrails(
+            enabled, engine_guardrails.build_context(engine_input, result)
+        )
+        held = {id(g.proposal): g.held_reason for g in [*held_by_class, *guarded]}
+        run.proposals = [
+            {**proposal_to_dict(p), "heldReason": held.get(id(p))} for p in result.proposals
+        ]
         run.entities_evaluated = result.entities_evaluated
         run.summary = {**run.summary, "entitiesEvaluated": result.entities_evaluated}
         _mark_finished(run, "evaluating", now)
@@ -419,8 +432,46 @@ def _entity_refs(session: Session, p: Proposal, platform: str) -> tuple[str, dic
     return entity.external_id, context
 
 
+PreparedWrite = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+def _prepare_writes(ctx: StageContext, run_id: str) -> dict[int, PreparedWrite]:
+    """For each proposal that may reach the gate: its entity's platform id, its write context
+    and the exact platform request. Done before the gate's transaction, because building a
+    request may read the platform and no transaction should stay open across that."""
+    with read_session(ctx.session_factory) as session:
+        run = _load(session, run_id)
+        account = session.get(AdAccount, run.ad_account_id)
+        assert account is not None
+        refs = {
+            i: _entity_refs(session, proposal_from_dict(d), run.platform)
+            for i, d in enumerate(run.proposals)
+            if not d.get("heldReason")
+        }
+        proposals = {i: proposal_from_dict(run.proposals[i]) for i in refs}
+    platform = open_platform(ctx.settings, ctx.session_factory, account)
+    prepared: dict[int, PreparedWrite] = {}
+    for i, (external_id, write_context) in refs.items():
+        p = proposals[i]
+        write = WriteRequest(
+            p.action_type,
+            p.entity_type,
+            external_id,
+            dict(p.current_value),
+            dict(p.new_value),
+            idempotency_key="",
+            context=write_context,
+        )
+        prepared[i] = (external_id, write_context, platform.build_request(write))
+    return prepared
+
+
 def gate_run(ctx: StageContext, run_id: str) -> None:
-    """Write classes, then guardrails (held), then the authority gate (denied, queued, send)."""
+    """Held proposals stay held; the rest meet the authority gate (denied, queued, or send)."""
+    with read_session(ctx.session_factory) as session:
+        if stage_finished(_load(session, run_id), "gating"):
+            return
+    prepared = _prepare_writes(ctx, run_id)
     with transaction(ctx.session_factory) as session:
         run = _load(session, run_id, lock=True)
         if stage_finished(run, "gating"):
@@ -430,24 +481,9 @@ def gate_run(ctx: StageContext, run_id: str) -> None:
         assert layer is not None and account is not None
         now = utcnow()
         proposals = [proposal_from_dict(d) for d in run.proposals]
-        platform = open_platform(ctx.settings, ctx.session_factory, account)
+        held = {i: d["heldReason"] for i, d in enumerate(run.proposals) if d.get("heldReason")}
         summary = {**run.summary}
         changes: list[dict[str, Any]] = []
-        held: dict[int, str] = {}
-
-        enabled = [
-            i for i, p in enumerate(proposals) if layer.write_classes.get(p.action_type, True)
-        ]
-        for i, _p in enumerate(proposals):
-            if i not in set(enabled):
-                held[i] = engine_guardrails.WRITE_CLASS_HELD_REASON
-        engine_input = build_engine_input(session, run, now)
-        guarded = engine_guardrails.apply_guardrails(
-            [proposals[i] for i in enabled], engine_guardrails.context_from_input(engine_input)
-        )
-        for i, g in zip(enabled, guarded, strict=True):
-            if g.held_reason is not None:
-                held[i] = g.held_reason
 
         new_pending: list[str] = []
         for i, p in enumerate(proposals):
@@ -480,16 +516,7 @@ def gate_run(ctx: StageContext, run_id: str) -> None:
                     )
                 )
                 continue
-            external_id, write_context = _entity_refs(session, p, layer.platform)
-            write = WriteRequest(
-                p.action_type,
-                p.entity_type,
-                external_id,
-                dict(p.current_value),
-                dict(p.new_value),
-                idempotency_key="",
-                context=write_context,
-            )
+            external_id, write_context, detail = prepared[i]
             row = pending_service.create_action(
                 session,
                 run_id=run.id,
@@ -509,7 +536,7 @@ def gate_run(ctx: StageContext, run_id: str) -> None:
                 summary=p.summary,
                 rationale=p.rationale,
                 confidence=round(float(p.confidence), 4),
-                proposed_action={"detail": platform.build_request(write)},
+                proposed_action={"detail": detail},
                 write_context=write_context,
                 evidence_fingerprint=p.evidence_fingerprint,
                 now=now,

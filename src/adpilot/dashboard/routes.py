@@ -1,0 +1,5 @@
+"""HTTP routes of the dashboard domain."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,55 @@
+"""The pure decision engine: metric arrays and entity facts in, proposals out (SPEC §4)."""
+
+from adpilot.engine.guardrails import (
+    HELD_REASON_PREFIXES,
+    WRITE_CLASS_HELD_REASON,
+    EntityFacts,
+    GuardedProposal,
+    GuardrailContext,
+    apply_guardrails,
+    build_context,
+    hold_for_write_class,
+    split_write_classes,
+)
+from adpilot.engine.run import evaluate
+from adpilot.engine.types import (
+    AdAssessment,
+    AdInput,
+    AdSetInput,
+    Assessment,
+    BreakdownRow,
+    CampaignInput,
+    CreativeInput,
+    EngineInput,
+    EngineResult,
+    EngineSettings,
+    HistoryEntry,
+    MetricArrays,
+    Proposal,
+)
+
+__all__ = [
+    "HELD_REASON_PREFIXES",
+    "WRITE_CLASS_HELD_REASON",
+    "AdAssessment",
+    "AdInput",
+    "AdSetInput",
+    "Assessment",
+    "BreakdownRow",
+    "CampaignInput",
+    "CreativeInput",
+    "EngineInput",
+    "EngineResult",
+    "EngineSettings",
+    "EntityFacts",
+    "GuardedProposal",
+    "GuardrailContext",
+    "HistoryEntry",
+    "MetricArrays",
+    "Proposal",
+    "apply_guardrails",
+    "build_context",
+    "evaluate",
+    "hold_for_write_class",
+    "split_write_classes",
+]

@@ -1,0 +1,263 @@
+"""Creative proposals: replace_creative, prune_creative and push_creative, and eligibility."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+
+from adpilot.engine.frame import Frame
+from adpilot.engine.pauses import fatigue_evidence, fatigue_text
+from adpilot.engine.plan import RunPlan, cents, make_proposal, prob, rounded, target_label
+from adpilot.engine.text import entity_ref, money, percent, plural, quoted
+from adpilot.engine.types import CreativeInput, EngineSettings, Proposal
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def is_eligible(creative: CreativeInput, settings: EngineSettings) -> bool:
+    """SPEC §4.3: organicScore ≥ 4.0 or override include; never exclude; never safety-failed."""
+    if creative.safety_failed or creative.override == "exclude":
+        return False
+    if creative.override == "include":
+        return True
+    return creative.organic_score is not None and (
+        creative.organic_score >= settings.organic_score_threshold
+    )
+
+
+def _rank_key(c: CreativeInput) -> tuple[float, float, str]:
+    # Best organic score first, then the newest, then a stable id order.
+    created = (c.created_at or _EPOCH).timestamp()
+    return (-(c.organic_score or 0.0), -created, c.id)
+
+
+class CreativePicker:
+    """Chooses the best eligible creative that has never run in a given ad set.
+
+    "Never run here" is stricter than SPEC's "not already running": a creative that was paused in
+    this ad set already had its chance with this audience.
+    """
+
+    def __init__(self, frame: Frame) -> None:
+        st = frame.settings
+        self._ranked: list[CreativeInput] = sorted(
+            (c for c in frame.inp.creatives if is_eligible(c, st)), key=_rank_key
+        )
+        self._used: dict[int, set[str]] = {}
+        for i, ad in enumerate(frame.ads):
+            if ad.ads_content_id:
+                self._used.setdefault(int(frame.ad_adset[i]), set()).add(ad.ads_content_id)
+        self._by_id = {c.id: c for c in frame.inp.creatives}
+
+    def pick(self, adset: int, plan: RunPlan) -> CreativeInput | None:
+        taken = self._used.get(adset, set()) | plan.creatives_used.get(adset, set())
+        for c in self._ranked:
+            if c.id not in taken:
+                return c
+        return None
+
+    def name_of(self, creative_id: str | None) -> str | None:
+        c = self._by_id.get(creative_id or "")
+        return c.name if c else None
+
+
+def _creative_desc(c: CreativeInput, settings: EngineSettings) -> str:
+    below = c.organic_score is None or c.organic_score < settings.organic_score_threshold
+    if c.override == "include" and below:
+        return f"{quoted(c.name)} (included by override)"
+    return f"{quoted(c.name)} (organic score {c.organic_score:.1f})"
+
+
+def _creative_evidence(c: CreativeInput) -> dict[str, object]:
+    return {
+        "adsContentId": c.id,
+        "organicScore": c.organic_score,
+        "override": c.override,
+        "pool": c.pool,
+    }
+
+
+def propose_replace(frame: Frame, plan: RunPlan, picker: CreativePicker, i: int) -> Proposal | None:
+    """replace_creative for a FATIGUED ad when a fresh eligible creative exists."""
+    j = int(frame.ad_adset[i])
+    if i in plan.touched_ads:
+        return None
+    creative = picker.pick(j, plan)
+    if creative is None:
+        return None
+    plan.creatives_used.setdefault(j, set()).add(creative.id)
+    plan.touched_ads.add(i)
+    ad, adset = frame.ads[i], frame.adsets[j]
+    conf = prob(float(frame.fatigue.p_decline[i]))
+    old_name = picker.name_of(ad.ads_content_id)
+    old = f" ({quoted(old_name)})" if old_name else ""
+    evidence: dict[str, object] = {"class": "FATIGUED", **fatigue_evidence(frame, i)}
+    evidence["newCreative"] = _creative_evidence(creative)
+    evidence["targetCpaCents"] = rounded(frame.target or 0.0, 2)
+    rationale = (
+        f"Fatigued — {fatigue_text(frame, i)}; {percent(conf)} likely its conversion rate "
+        f"declined. {_creative_desc(creative, frame.settings)} has not run in this ad set."
+    )
+    return make_proposal(
+        action_type="replace_creative",
+        entity_type="ad",
+        entity_id=ad.id,
+        entity_name=ad.name,
+        campaign_id=ad.campaign_id,
+        adset_id=adset.id,
+        current={"adsContentId": ad.ads_content_id},
+        new={"adsContentId": creative.id},
+        summary=(
+            f"Replace the creative of {entity_ref('ad', ad.name)}{old} with {quoted(creative.name)}"
+        ),
+        rationale=rationale,
+        confidence=conf,
+        evidence=evidence,
+        fingerprint={
+            "creative": creative.id,
+            "worsening": float(frame.fatigue.worsening[i]),
+        },
+    )
+
+
+def propose_prunes(frame: Frame, plan: RunPlan) -> list[Proposal]:
+    """prune_creative: live ads old enough that got no delivery while their ad set spent."""
+    st = frame.settings
+    if not frame.ads:
+        return []
+    days = min(st.prune_idle_days, max(frame.n_days, 1))
+    ad_imps = frame.ad_w.get("impressions", days)
+    ad_spend = frame.ad_w.get("spend", days)
+    set_imps = frame.adset_w.get("impressions", days)[frame.ad_adset]
+    set_spend = frame.adset_w.get("spend", days)[frame.ad_adset]
+    # P(the ad's delivery share < prune_max_share | 0 of N impressions), uniform prior on share.
+    conf = 1.0 - (1.0 - st.prune_max_share) ** (set_imps + 1.0)
+    paused_sets = np.zeros(len(frame.adsets), dtype=bool)
+    paused_sets[list(plan.paused_adsets)] = True
+    cand = (
+        frame.ad_live
+        & ~paused_sets[frame.ad_adset]
+        & (frame.ad.age_days >= st.prune_idle_days)
+        & (ad_imps == 0)
+        & (ad_spend == 0)
+        & (set_spend > 0)
+        & (conf >= st.credible_probability)
+    )
+    out: list[Proposal] = []
+    cur = frame.inp.currency
+    for i in sorted(np.flatnonzero(cand).tolist(), key=lambda k: (-conf[k], k)):
+        j = int(frame.ad_adset[i])
+        if i in plan.touched_ads or plan.remaining_ads(frame, j) < 2:
+            continue
+        plan.remove_ad(j, i)
+        ad, adset = frame.ads[i], frame.adsets[j]
+        c = prob(float(conf[i]))
+        out.append(
+            make_proposal(
+                action_type="prune_creative",
+                entity_type="ad",
+                entity_id=ad.id,
+                entity_name=ad.name,
+                campaign_id=ad.campaign_id,
+                adset_id=adset.id,
+                current={"status": "active"},
+                new={"status": "removed"},
+                summary=(
+                    f"Remove {entity_ref('ad', ad.name)} from {entity_ref('adset', adset.name)}"
+                ),
+                rationale=(
+                    f"No impressions in the last {days} days while the ad set spent "
+                    f"{money(float(set_spend[i]), cur)} on {plural(int(set_imps[i]), 'impression')}"
+                    f"; {percent(c)} likely its share of delivery is under "
+                    f"{100 * st.prune_max_share:g}%."
+                ),
+                confidence=c,
+                evidence={
+                    "idleDays": days,
+                    "adImpressions": 0,
+                    "adSpendCents": 0,
+                    "adsetSpendCents": cents(set_spend[i]),
+                    "adsetImpressions": int(set_imps[i]),
+                    "maxShare": st.prune_max_share,
+                },
+                fingerprint={"idle_days": days},
+            )
+        )
+    return out
+
+
+def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[Proposal]:
+    """push_creative: one new ad per ad set that has free slots after this run's removals."""
+    st, target = frame.settings, frame.target
+    if not frame.adsets:
+        return []
+    est = frame.adset
+    # Feeding an ad set is worth it when it is not a loser: P(CPA < critical multiple × target).
+    if target is not None:
+        p_ok = 1.0 - est.post.p_cpa_above(st.adset_pause_cpa_multiple * target)
+    else:
+        p_ok = np.full(len(frame.adsets), 0.5)
+    out: list[Proposal] = []
+    cur = frame.inp.currency
+    candidates: Sequence[int] = np.flatnonzero(frame.adset_live & ~frame.adset_learning).tolist()
+    for j in sorted(candidates, key=lambda k: (-p_ok[k], k)):
+        if j in plan.paused_adsets or p_ok[j] < st.min_confidence:
+            continue
+        remaining = plan.remaining_ads(frame, j)
+        if remaining >= st.creative_slots:
+            continue
+        creative = picker.pick(j, plan)
+        if creative is None:
+            continue
+        plan.creatives_used.setdefault(j, set()).add(creative.id)
+        adset = frame.adsets[j]
+        n = int(frame.active_ads[j])
+        conf = prob(float(p_ok[j]))
+        removed = n - remaining
+        after = f" after this run's {plural(removed, 'removal')}" if removed else ""
+        w = frame.window
+        spend = float(frame.adset_w.get("spend", w)[j])
+        conv = int(frame.adset_w.get("conversions", w)[j])
+        perf = ""
+        if target is not None:
+            perf = (
+                f" The ad set spent {money(spend, cur)} for {plural(conv, 'conversion')} over "
+                f"{w} days; {percent(conf)} likely its CPA is under "
+                f"{st.adset_pause_cpa_multiple:g}× {target_label(frame)}."
+            )
+        out.append(
+            make_proposal(
+                action_type="push_creative",
+                entity_type="adset",
+                entity_id=adset.id,
+                entity_name=adset.name,
+                campaign_id=adset.campaign_id,
+                adset_id=adset.id,
+                current={"activeAds": n},
+                new={"adsContentId": creative.id, "activeAds": n + 1},
+                summary=(
+                    f"Add creative {quoted(creative.name)} to {entity_ref('adset', adset.name)} "
+                    f"as a new ad"
+                ),
+                rationale=(
+                    f"The ad set has {plural(remaining, 'active ad')}{after} for "
+                    f"{plural(st.creative_slots, 'slot')}; "
+                    f"{_creative_desc(creative, frame.settings)} is eligible and has not run "
+                    f"here.{perf}"
+                ),
+                confidence=conf,
+                evidence={
+                    "activeAds": n,
+                    "activeAdsAfterRemovals": remaining,
+                    "creativeSlots": st.creative_slots,
+                    "windowDays": w,
+                    "spendCents": cents(spend),
+                    "conversions": conv,
+                    "newCreative": _creative_evidence(creative),
+                },
+                fingerprint={"creative": creative.id},
+            )
+        )
+    return out

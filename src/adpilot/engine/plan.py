@@ -1,0 +1,89 @@
+"""Shared helpers for proposal builders: this run's plan so far and the Proposal factory."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from adpilot.engine.fingerprint import make_fingerprint
+from adpilot.engine.frame import Frame
+from adpilot.engine.text import money
+from adpilot.engine.types import ACTION_AXIS, Proposal
+from adpilot.platforms.base import ActionType, EntityType
+
+
+@dataclass
+class RunPlan:
+    """What earlier builders of this run decided, so later ones stay consistent with it."""
+
+    paused_adsets: set[int] = field(default_factory=set)
+    removed_ads: dict[int, int] = field(default_factory=dict)  # ad set → ads paused/pruned
+    paused_per_campaign: dict[int, int] = field(default_factory=dict)
+    creatives_used: dict[int, set[str]] = field(default_factory=dict)  # ad set → creatives
+    touched_ads: set[int] = field(default_factory=set)
+
+    def remaining_ads(self, frame: Frame, adset: int) -> int:
+        return int(frame.active_ads[adset]) - self.removed_ads.get(adset, 0)
+
+    def remove_ad(self, adset: int, ad: int) -> None:
+        self.removed_ads[adset] = self.removed_ads.get(adset, 0) + 1
+        self.touched_ads.add(ad)
+
+
+def cents(value: float) -> int:
+    return round(float(value))
+
+
+def rounded(value: float, digits: int = 4) -> float | None:
+    return round(float(value), digits) if math.isfinite(value) else None
+
+
+def prob(p: float) -> float:
+    """A confidence: rounded to 3 places and kept inside [0.001, 0.999] (never certainty)."""
+    return round(min(0.999, max(0.001, float(p))), 3) if math.isfinite(p) else 0.0
+
+
+def target_label(frame: Frame) -> str:
+    """How the rationale names the CPA it compares against."""
+    return "target" if frame.inp.target_cpa_cents else "pool average"
+
+
+def target_text(frame: Frame) -> str:
+    assert frame.target is not None
+    return f"{target_label(frame)} {money(frame.target, frame.inp.currency)}"
+
+
+def make_proposal(
+    *,
+    action_type: ActionType,
+    entity_type: EntityType,
+    entity_id: str,
+    entity_name: str,
+    campaign_id: str | None,
+    adset_id: str | None,
+    current: Mapping[str, Any],
+    new: Mapping[str, Any],
+    summary: str,
+    rationale: str,
+    confidence: float,
+    evidence: Mapping[str, Any],
+    fingerprint: Mapping[str, object],
+) -> Proposal:
+    return Proposal(
+        action_type=action_type,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        entity_name=entity_name,
+        campaign_id=campaign_id,
+        adset_id=adset_id,
+        axis=ACTION_AXIS[action_type],
+        current_value=dict(current),
+        new_value=dict(new),
+        summary=summary,
+        rationale=rationale,
+        confidence=prob(confidence),
+        evidence=dict(evidence),
+        evidence_fingerprint=make_fingerprint(action_type, **fingerprint),
+    )

@@ -1,0 +1,272 @@
+"""HTTP routes of the entities domain: entity lists, metrics and the creative library (SPEC §7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, get_args
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from adpilot import errors
+from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, visible_project, write
+from adpilot.entities import service
+from adpilot.entities.schemas import (
+    CONTENT_POOLS,
+    ENTITY_STATUSES,
+    GRANULARITIES,
+    METRIC_SCOPES,
+    METRICS,
+    AdsContentCreate,
+    AdsContentPatch,
+)
+from adpilot.kit.body import body_schema, parse_body
+from adpilot.kit.clock import utcnow
+from adpilot.kit.idempotency import WriteResult
+from adpilot.kit.pagination import ListQuery, check_limit, multi_values
+from adpilot.layers.models import Project
+from adpilot.layers.schemas import PlatformSpelling
+
+router = APIRouter(tags=["entities"])
+
+ENTITY_DEFAULT_LIMIT = 100
+PLATFORM_SPELLINGS: tuple[str, ...] = get_args(PlatformSpelling)
+
+ReadableProject = Annotated[Project, Depends(visible_project("ads:read"))]
+MultiQuery = Annotated[list[str] | None, Query()]
+OneQuery = Annotated[str | None, Query()]
+CampaignIdQuery = Annotated[str | None, Query(alias="campaignId")]
+AdsetIdQuery = Annotated[str | None, Query(alias="adsetId")]
+Limit = Annotated[int | None, Query()]
+
+
+def _entity_query(
+    ctx: Ctx,
+    project: Project,
+    kind: str,
+    filters: dict[str, Any],
+    cursor: str | None,
+    limit: int | None,
+) -> ListQuery:
+    return ListQuery(
+        secret=ctx.settings.secret_key,
+        scope=f"{project.id}:{kind}",
+        filters=filters,
+        cursor=cursor,
+        limit=check_limit(limit, ENTITY_DEFAULT_LIMIT),
+    )
+
+
+def _common_filters(platforms: list[str] | None, status: list[str] | None) -> dict[str, Any]:
+    return {
+        "platforms": service.platform_filter(
+            multi_values(platforms, "platforms", PLATFORM_SPELLINGS)
+        ),
+        "status": multi_values(status, "status", ENTITY_STATUSES),
+    }
+
+
+@router.get("/v1/projects/{projectId}/ads/campaigns")
+def list_campaigns(
+    ctx: Ctx,
+    session: ReadSession,
+    project: ReadableProject,
+    platforms: MultiQuery = None,
+    status: MultiQuery = None,
+    cursor: OneQuery = None,
+    limit: Limit = None,
+) -> dict[str, Any]:
+    filters = _common_filters(platforms, status)
+    query = _entity_query(ctx, project, "campaigns", filters, cursor, limit)
+    return service.list_campaigns(
+        session, project, query, platforms=filters["platforms"], statuses=filters["status"]
+    ).as_dict()
+
+
+@router.get("/v1/projects/{projectId}/ads/adsets")
+def list_adsets(
+    ctx: Ctx,
+    session: ReadSession,
+    project: ReadableProject,
+    platforms: MultiQuery = None,
+    status: MultiQuery = None,
+    campaign_id: CampaignIdQuery = None,
+    cursor: OneQuery = None,
+    limit: Limit = None,
+) -> dict[str, Any]:
+    filters = {**_common_filters(platforms, status), "campaignId": campaign_id}
+    query = _entity_query(ctx, project, "adsets", filters, cursor, limit)
+    return service.list_adsets(
+        session,
+        project,
+        query,
+        platforms=filters["platforms"],
+        statuses=filters["status"],
+        campaign_id=campaign_id,
+    ).as_dict()
+
+
+@router.get("/v1/projects/{projectId}/ads/ads")
+def list_ads(
+    ctx: Ctx,
+    session: ReadSession,
+    project: ReadableProject,
+    platforms: MultiQuery = None,
+    status: MultiQuery = None,
+    campaign_id: CampaignIdQuery = None,
+    adset_id: AdsetIdQuery = None,
+    cursor: OneQuery = None,
+    limit: Limit = None,
+) -> dict[str, Any]:
+    filters = {
+        **_common_filters(platforms, status),
+        "campaignId": campaign_id,
+        "adsetId": adset_id,
+    }
+    query = _entity_query(ctx, project, "ads", filters, cursor, limit)
+    return service.list_ads(
+        session,
+        project,
+        query,
+        platforms=filters["platforms"],
+        statuses=filters["status"],
+        campaign_id=campaign_id,
+        adset_id=adset_id,
+    ).as_dict()
+
+
+def _one_of(value: str | None, field: str, allowed: tuple[str, ...], default: str | None) -> str:
+    if value is None:
+        if default is None:
+            raise errors.validation(field, "is required")
+        return default
+    if value not in allowed:
+        raise errors.validation(field, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _date(value: str | None, field: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise errors.validation(field, "must be a date, YYYY-MM-DD") from None
+
+
+@router.get("/v1/projects/{projectId}/ads-metrics")
+def ads_metrics(
+    session: ReadSession,
+    project: ReadableProject,
+    scope: OneQuery = None,
+    entity_id: Annotated[str | None, Query(alias="id")] = None,
+    metrics: MultiQuery = None,
+    metrics_brackets: Annotated[list[str] | None, Query(alias="metrics[]")] = None,
+    since: OneQuery = None,
+    until: OneQuery = None,
+    granularity: OneQuery = None,
+) -> dict[str, Any]:
+    chosen_scope = _one_of(scope, "scope", METRIC_SCOPES, None)
+    if not entity_id:
+        raise errors.validation("id", "is required")
+    # `metrics[]=…` is how some clients spell a repeated parameter; both spellings are accepted.
+    given = [*(metrics or []), *(metrics_brackets or [])]
+    names = multi_values(given, "metrics", METRICS) or list(METRICS)
+    first, last = service.metrics_window(
+        _date(since, "since"), _date(until, "until"), utcnow().date()
+    )
+    return service.metrics_series(
+        session,
+        project,
+        scope=chosen_scope,
+        entity_id=entity_id,
+        metrics=[m for m in METRICS if m in names],
+        since=first,
+        until=last,
+        granularity=_one_of(granularity, "granularity", GRANULARITIES, "day"),
+    )
+
+
+# --- Creative library ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/projects/{projectId}/ads-content",
+    status_code=201,
+    openapi_extra=body_schema(AdsContentCreate),
+)
+def create_ads_content(
+    request: Request,
+    ctx: Ctx,
+    raw: RawBody,
+    project: Annotated[Project, Depends(visible_project("ads:write:creative"))],
+    principal: AnyPrincipal,
+) -> Response:
+    body = parse_body(AdsContentCreate, raw)
+    return write(
+        request,
+        ctx,
+        principal,
+        raw,
+        lambda s: WriteResult(
+            201,
+            service.create_content(
+                s, project, body, principal=principal, request_id=request.state.request_id
+            ),
+        ),
+    )
+
+
+@router.get("/v1/projects/{projectId}/ads-content")
+def list_ads_content(
+    ctx: Ctx,
+    session: ReadSession,
+    project: ReadableProject,
+    pool: MultiQuery = None,
+    cursor: OneQuery = None,
+    limit: Limit = None,
+) -> dict[str, Any]:
+    pools = multi_values(pool, "pool", CONTENT_POOLS)
+    query = ListQuery(
+        secret=ctx.settings.secret_key,
+        scope=f"{project.id}:ads-content",
+        filters={"pool": pools},
+        cursor=cursor,
+        limit=check_limit(limit),
+    )
+    return service.list_content(session, project, query, pools=pools).as_dict()
+
+
+@router.patch(
+    "/v1/projects/{projectId}/ads-content/{adsContentId}",
+    openapi_extra=body_schema(AdsContentPatch),
+)
+def patch_ads_content(
+    request: Request,
+    ctx: Ctx,
+    raw: RawBody,
+    session: ReadSession,
+    project: Annotated[Project, Depends(visible_project("ads:write:creative"))],
+    principal: AnyPrincipal,
+    content_id: Annotated[str, Path(alias="adsContentId")],
+) -> Response:
+    service.find_content(session, project, content_id)
+    session.commit()  # end the read: on SQLite it holds the lock our write transaction needs
+    body = parse_body(AdsContentPatch, raw)
+    return write(
+        request,
+        ctx,
+        principal,
+        raw,
+        lambda s: WriteResult(
+            200,
+            service.set_content_override(
+                s,
+                project,
+                content_id,
+                body,
+                principal=principal,
+                request_id=request.state.request_id,
+            ),
+        ),
+    )

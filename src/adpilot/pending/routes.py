@@ -1,0 +1,227 @@
+"""HTTP routes of pending actions: list, count, one row, approve, reject (SPEC §6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from adpilot import errors
+from adpilot.db import transaction
+from adpilot.deps import AnyPrincipal, AppContext, Ctx, RawBody, visible_project, write
+from adpilot.kit.body import body_schema, parse_body
+from adpilot.kit.clock import utcnow
+from adpilot.kit.idempotency import WriteResult
+from adpilot.kit.jsonresp import dumps
+from adpilot.kit.pagination import check_limit, multi_values
+from adpilot.kit.platform_names import path_platform
+from adpilot.layers.models import Project
+from adpilot.pending import service
+from adpilot.pending.schemas import (
+    ApproveBody,
+    ApproveOut,
+    PendingActionOut,
+    PendingCount,
+    PendingPage,
+    RejectBody,
+    RejectOut,
+)
+from adpilot.platforms.base import ACTION_TYPES
+
+router = APIRouter(tags=["pending actions"])
+
+BASE = "/v1/projects/{projectId}/ads/{platform}/pending"
+ReadProject = Annotated[Project, Depends(visible_project("ads:read"))]
+WriteProject = Annotated[Project, Depends(visible_project("ads:write:pending"))]
+
+
+def _expire_scope(ctx: AppContext, project_id: str, platform: str) -> None:
+    """Expire this scope's overdue rows first, so no answer ever shows an expired row as pending.
+
+    The cheap check keeps ordinary reads free of a write transaction; the expiry commits on its
+    own, even when the request then answers 409 EXPIRED.
+    """
+    now = utcnow()
+    with ctx.session_factory() as session:
+        due = service.has_due(session, now, project_id=project_id, platform=platform)
+    if due:
+        with transaction(ctx.session_factory) as session:
+            service.expire_due(session, now, project_id=project_id, platform=platform)
+
+
+def _filters(
+    status: list[str] | None, action_type: list[str] | None, run_id: str | None
+) -> service.ListFilters:
+    statuses = multi_values(status, "status", service.STATUSES) or ["pending"]
+    return service.ListFilters(
+        statuses=tuple(statuses),
+        action_types=tuple(multi_values(action_type, "actionType", ACTION_TYPES)),
+        run_id=run_id or None,
+    )
+
+
+def _json(body: Any) -> Response:
+    return Response(dumps(body), media_type="application/json")
+
+
+StatusQuery = Annotated[
+    list[str] | None,
+    Query(description="One or many statuses; repeat the parameter or comma-separate"),
+]
+ActionTypeQuery = Annotated[
+    list[str] | None, Query(alias="actionType", description="One or many of the eight action types")
+]
+RunIdQuery = Annotated[str | None, Query(alias="runId")]
+
+
+@router.get(BASE, response_model=PendingPage, summary="Pending actions, newest first")
+def list_pending(
+    ctx: Ctx,
+    project: ReadProject,
+    platform: str,
+    status: StatusQuery = None,
+    action_type: ActionTypeQuery = None,
+    run_id: RunIdQuery = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Response:
+    short = path_platform(platform)
+    filters = _filters(status, action_type, run_id)
+    size = check_limit(limit)
+    _expire_scope(ctx, project.id, short)
+    with ctx.session_factory() as session:
+        page = service.list_page(
+            session,
+            secret=ctx.settings.secret_key,
+            project_id=project.id,
+            platform=short,
+            filters=filters,
+            cursor=cursor,
+            limit=size,
+        )
+    return _json(page)
+
+
+@router.get(f"{BASE}/count", response_model=PendingCount, summary="How many pending actions match")
+def count_pending(
+    ctx: Ctx,
+    project: ReadProject,
+    platform: str,
+    status: StatusQuery = None,
+    action_type: ActionTypeQuery = None,
+    run_id: RunIdQuery = None,
+) -> Response:
+    short = path_platform(platform)
+    filters = _filters(status, action_type, run_id)
+    _expire_scope(ctx, project.id, short)
+    with ctx.session_factory() as session:
+        n = service.count(session, project_id=project.id, platform=short, filters=filters)
+    return _json({"count": n})
+
+
+@router.get(f"{BASE}/{{pendingId}}", response_model=PendingActionOut, summary="One pending action")
+def get_pending(ctx: Ctx, project: ReadProject, platform: str, pendingId: str) -> Response:
+    short = path_platform(platform)
+    _expire_scope(ctx, project.id, short)
+    with ctx.session_factory() as session:
+        row = service.get_action(
+            session, project_id=project.id, platform=short, pending_id=pendingId
+        )
+        return _json(service.to_api(row))
+
+
+def _require_row(ctx: AppContext, project_id: str, platform: str, pending_id: str) -> None:
+    """404 for an unknown row (or one under another platform) before the body is looked at."""
+    with ctx.session_factory() as session:
+        service.get_action(session, project_id=project_id, platform=platform, pending_id=pending_id)
+
+
+def _decide(
+    request: Request,
+    ctx: AppContext,
+    principal: AnyPrincipal,
+    raw: bytes,
+    project_id: str,
+    platform: str,
+    decide: Any,
+) -> Response:
+    try:
+        response: Response = write(
+            request, ctx, principal, raw, lambda s: WriteResult(200, decide(s))
+        )
+    except errors.ApiError as err:
+        if (err.details or {}).get("subcode") == "EXPIRED":
+            # The row ran out between our expiry pass and the decision: record it now.
+            _expire_scope(ctx, project_id, platform)
+        raise
+    return response
+
+
+@router.post(
+    f"{BASE}/{{pendingId}}/approve",
+    openapi_extra=body_schema(ApproveBody),
+    response_model=ApproveOut,
+    summary="Approve a pending action; its dispatch is queued at once",
+)
+def approve(
+    request: Request,
+    ctx: Ctx,
+    raw: RawBody,
+    project: WriteProject,
+    principal: AnyPrincipal,
+    platform: str,
+    pendingId: str,
+) -> Response:
+    short = path_platform(platform)
+    _expire_scope(ctx, project.id, short)
+    _require_row(ctx, project.id, short, pendingId)
+    body = parse_body(ApproveBody, raw, allow_empty=True)
+
+    def decide(session: Session) -> dict[str, Any]:
+        return service.approve(
+            session,
+            project_id=project.id,
+            platform=short,
+            pending_id=pendingId,
+            principal=principal,
+            comment=body.comment,
+            request_id=request.state.request_id,
+        )
+
+    return _decide(request, ctx, principal, raw, project.id, short, decide)
+
+
+@router.post(
+    f"{BASE}/{{pendingId}}/reject",
+    openapi_extra=body_schema(RejectBody),
+    response_model=RejectOut,
+    summary="Reject a pending action with a reason",
+)
+def reject(
+    request: Request,
+    ctx: Ctx,
+    raw: RawBody,
+    project: WriteProject,
+    principal: AnyPrincipal,
+    platform: str,
+    pendingId: str,
+) -> Response:
+    short = path_platform(platform)
+    _expire_scope(ctx, project.id, short)
+    _require_row(ctx, project.id, short, pendingId)
+    body = parse_body(RejectBody, raw)
+
+    def decide(session: Session) -> dict[str, Any]:
+        return service.reject(
+            session,
+            project_id=project.id,
+            platform=short,
+            pending_id=pendingId,
+            principal=principal,
+            reason=body.reason,
+            request_id=request.state.request_id,
+        )
+
+    return _decide(request, ctx, principal, raw, project.id, short, decide)

@@ -1,0 +1,191 @@
+"""The durable dispatch of one approved action to its platform (workflow id `dispatch-<pendingId>`).
+
+One attempt is one step: re-check the gate, read the live entity, then send or settle. Between
+attempts after a transient platform error the workflow sleeps durably, so a worker restart resumes
+the back-off instead of restarting it. A step is safe to repeat: before a send is attempted it is
+counted on the row, and any later attempt reads the live value first — if the platform already
+shows the new value (a crash after the write), the row is marked dispatched without sending again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dbos import DBOS
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from adpilot import jobs
+from adpilot.config import Settings
+from adpilot.db import transaction
+from adpilot.kit.clock import utcnow
+from adpilot.kit.uow import after_commit
+from adpilot.pending import service
+from adpilot.platforms.base import (
+    AdPlatform,
+    PlatformAuthError,
+    PlatformError,
+    PlatformTransientError,
+)
+from adpilot.platforms.registry import open_platform
+
+log = logging.getLogger(__name__)
+
+# The longest back-off a platform's Retry-After may impose before the next attempt.
+MAX_RETRY_AFTER_SEC = 3600.0
+
+
+def dispatch_workflow_id(pending_id: str) -> str:
+    """The deterministic id under which an action is dispatched (approve, runs and sweeps agree)."""
+    return f"dispatch-{pending_id}"
+
+
+def enqueue_dispatch(session: Session, pending_id: str) -> None:
+    """Queue the dispatch once `session` commits; a second enqueue of the same id runs nothing."""
+
+    def enqueue() -> None:
+        try:
+            jobs.runtime().enqueue(
+                jobs.DISPATCH_QUEUE,
+                dispatch_workflow,
+                pending_id,
+                workflow_id=dispatch_workflow_id(pending_id),
+            )
+        except Exception:
+            # The approval is committed; the maintenance sweep re-enqueues approved rows.
+            log.exception("could not enqueue the dispatch of %s", pending_id)
+
+    after_commit(session, enqueue)
+
+
+def _outcome(pending_id: str, status: str | None, reason: str | None) -> dict[str, Any]:
+    return {"pendingId": pending_id, "status": status, "reason": reason, "retryInSec": None}
+
+
+def _platform_reason(exc: PlatformError) -> str:
+    if exc.platform_code:
+        return f"{exc.message} (code {exc.platform_code})"
+    return exc.message
+
+
+def _fail(factory: sessionmaker[Session], pending_id: str, reason: str) -> dict[str, Any]:
+    with transaction(factory) as session:
+        moved = service.mark_dispatch_failed(session, pending_id, now=utcnow(), reason=reason)
+        if moved is None:
+            return _settled(session, pending_id)
+    return _outcome(pending_id, "dispatch_failed", reason)
+
+
+def _succeed(
+    factory: sessionmaker[Session], pending_id: str, *, sent: bool, created: str | None = None
+) -> dict[str, Any]:
+    with transaction(factory) as session:
+        moved = service.mark_dispatched(
+            session, pending_id, now=utcnow(), sent=sent, created_external_id=created
+        )
+        if moved is None:
+            return _settled(session, pending_id)
+    return _outcome(pending_id, "dispatched", None)
+
+
+def _settled(session: Session, pending_id: str) -> dict[str, Any]:
+    plan = service.dispatch_plan(session, pending_id)
+    if plan is None:
+        return _outcome(pending_id, None, "no such pending action")
+    return _outcome(pending_id, plan.status, plan.failure_reason)
+
+
+def _retry_delay(settings: Settings, attempt: int, exc: PlatformTransientError) -> float | None:
+    """Seconds before the next attempt, or None once the retry ladder is used up."""
+    ladder = settings.dispatch_retry_delays
+    if attempt >= len(ladder):
+        return None
+    # The platform's own rate-limit signal wins when it asks for a longer pause.
+    asked = min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SEC)
+    return max(float(ladder[attempt]), asked)
+
+
+def attempt_dispatch(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    pending_id: str,
+    attempt: int,
+    *,
+    opener: Any = open_platform,
+) -> dict[str, Any]:
+    """One dispatch attempt. Returns `{pendingId, status, reason, retryInSec}`; `retryInSec` is
+    set when a transient error asks for another attempt after that many seconds."""
+    with transaction(factory) as session:
+        plan = service.dispatch_plan(session, pending_id)
+    if plan is None:
+        return _outcome(pending_id, None, "no such pending action")
+    if plan.status != "approved":
+        return _outcome(pending_id, plan.status, plan.failure_reason)
+    try:
+        platform: AdPlatform = opener(settings, factory, plan.account)
+    except NotImplementedError as exc:
+        return _fail(factory, pending_id, f"platform unavailable: {exc}")
+    write = plan.write
+    try:
+        state = None
+        if plan.attempts_made > 0:
+            # A send may already have gone out (a crash, a timeout): the live value decides.
+            state = platform.read_state(write.entity_type, write.entity_external_id)
+            if service.already_applied(write.new_value, state, plan.refs):
+                return _succeed(factory, pending_id, sent=False)
+        if plan.blocked_reason is not None:
+            return _fail(factory, pending_id, plan.blocked_reason)
+        if state is None:
+            state = platform.read_state(write.entity_type, write.entity_external_id)
+            if service.already_applied(write.new_value, state, plan.refs):
+                return _succeed(factory, pending_id, sent=False)
+        stale = service.differences(write.current_value, state, plan.refs)
+        if stale:
+            return _fail(factory, pending_id, service.stale_reason(stale))
+        with transaction(factory) as session:
+            claimed = service.claim_attempt(session, pending_id, utcnow())
+        if not claimed:
+            with transaction(factory) as session:
+                return _settled(session, pending_id)
+        result = platform.apply(write)
+        return _succeed(factory, pending_id, sent=True, created=result.created_external_id)
+    except PlatformTransientError as exc:
+        delay = _retry_delay(settings, attempt, exc)
+        if delay is None:
+            reason = f"platform error after {attempt + 1} attempts: {_platform_reason(exc)}"
+            return _fail(factory, pending_id, reason)
+        log.info("dispatch of %s: transient error, retrying in %.1fs", pending_id, delay)
+        return {**_outcome(pending_id, "approved", _platform_reason(exc)), "retryInSec": delay}
+    except PlatformAuthError as exc:
+        with transaction(factory) as session:
+            service.mark_token(session, plan.account.id, exc.token_status, utcnow())
+        return _fail(factory, pending_id, f"platform auth failed: {_platform_reason(exc)}")
+    except PlatformError as exc:
+        return _fail(factory, pending_id, _platform_reason(exc))
+
+
+def _database_hiccup(exc: BaseException) -> bool:
+    # Lock timeouts and dropped connections are worth a retry of the whole (repeatable) step.
+    return isinstance(exc, OperationalError)
+
+
+@DBOS.step(
+    retries_allowed=True, max_attempts=3, interval_seconds=1.0, should_retry=_database_hiccup
+)
+def dispatch_attempt_step(pending_id: str, attempt: int) -> dict[str, Any]:
+    runtime = jobs.runtime()
+    return attempt_dispatch(runtime.settings, runtime.session_factory, pending_id, attempt)
+
+
+@DBOS.workflow()
+def dispatch_workflow(pending_id: str) -> dict[str, Any]:
+    """Send one approved action; returns `{pendingId, status, reason}` once it is settled."""
+    attempt = 0
+    while True:
+        outcome = dispatch_attempt_step(pending_id, attempt)
+        delay = outcome.pop("retryInSec", None)
+        if delay is None:
+            return outcome
+        DBOS.sleep(delay)
+        attempt += 1

@@ -1,0 +1,1 @@
+"""Apple Ads Platform API adapter."""

@@ -1,0 +1,1 @@
+"""TikTok API for Business adapter."""

@@ -1,0 +1,30 @@
+"""Simulated ad market: ground truth, delivery, lagged reports, writes, and JSON-able state."""
+
+from adpilot.sim.bootstrap import bootstrap_market, bootstrap_problems
+from adpilot.sim.generate import generate_market, random_regime_shift
+from adpilot.sim.market import Market, MarketParams, RegimeShift, SimError
+from adpilot.sim.profiles import PROFILES, PlatformProfile
+from adpilot.sim.reports import AdMatrix, CreativeRecord, ad_matrix, snapshot
+from adpilot.sim.truth import Expected, expected_daily, true_cpa_ads, true_cpa_adsets, true_totals
+
+__all__ = [
+    "PROFILES",
+    "AdMatrix",
+    "CreativeRecord",
+    "Expected",
+    "Market",
+    "MarketParams",
+    "PlatformProfile",
+    "RegimeShift",
+    "SimError",
+    "ad_matrix",
+    "bootstrap_market",
+    "bootstrap_problems",
+    "expected_daily",
+    "generate_market",
+    "random_regime_shift",
+    "snapshot",
+    "true_cpa_ads",
+    "true_cpa_adsets",
+    "true_totals",
+]
