@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # Webhooks.
     webhooks_allow_loopback: bool | None = None
     webhook_retry_delays: list[float] = Field(
-        default_factory=lambda: [0, 30, 60, 300, 900, 3600, 21600, 86400]
+        default_factory=lambda: [0.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0]
     )
     webhook_timeout_sec: float = 10.0
 

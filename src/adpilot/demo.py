@@ -5,9 +5,11 @@ The demo drives the same partner API a client would, over HTTP against the serve
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,12 +25,18 @@ from adpilot.config import Settings
 TERMINAL = ("completed", "failed", "canceled")
 
 
+class _ThreadedServer(uvicorn.Server):
+    """Signals belong to the demo's own loop: a server in a background thread must not take them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _start_server(
     application: Any, host: str, port: int
 ) -> tuple[uvicorn.Server, threading.Thread]:
-    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
-    # Signals are handled by the demo's own loop, not by uvicorn in a background thread.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _ThreadedServer(uvicorn.Config(application, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dbos import DBOS, DBOSConfig, SetWorkflowID
+from dbos import DBOS, DBOSConfig, SetWorkflowID, WorkflowHandle
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.config import Settings
@@ -54,7 +54,7 @@ class JobRuntime:
 
     def wait(self, workflow_id: str, timeout: float = 30.0) -> Any:
         """Block until a workflow finishes (tests and the demo's progress display)."""
-        handle = DBOS.retrieve_workflow(workflow_id)
+        handle: WorkflowHandle[Any] = DBOS.retrieve_workflow(workflow_id)
         done = threading.Event()
         result: list[Any] = []
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot import errors, jobs
 from adpilot.config import Settings
-from adpilot.db import transaction
+from adpilot.db import execute_update, transaction
 from adpilot.kit.clock import utcnow
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import Layer
@@ -59,11 +59,12 @@ def fire_due_schedules(
         with transaction(factory) as session:
             layer = session.get(Layer, layer_id)
             assert layer is not None
-            claimed = session.execute(
+            claimed = execute_update(
+                session,
                 update(Layer)
                 .where(Layer.id == layer_id, Layer.next_scheduled_run_at == slot)
-                .values(next_scheduled_run_at=next_run_after(layer.schedule, now))
-            ).rowcount
+                .values(next_scheduled_run_at=next_run_after(layer.schedule, now)),
+            )
             if not claimed:
                 continue  # another worker took this slot
             account = layers_service.current_account(session, layer_id)

@@ -45,7 +45,8 @@ def bench_sandbox_run(repeats: int = 3) -> dict[str, Any]:
                     timings.setdefault(platform, []).append(time.perf_counter() - started)
                     with factory() as session:
                         done = session.get(OptimizerRun, run_id)
-                        assert done is not None and done.status == "completed", done.error
+                        assert done is not None
+                        assert done.status == "completed", done.error
             return {
                 "repeats": repeats,
                 "medianSecondsByPlatform": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from adpilot.entities.models import (
@@ -137,7 +137,7 @@ def store_snapshot(
         if m.ad_external_id in ads and since <= m.date <= until
     ]
     if metric_rows:
-        session.execute(AdDailyMetric.__table__.insert(), metric_rows)
+        session.execute(insert(AdDailyMetric), metric_rows)
 
     session.execute(delete(AdSetBreakdown).where(AdSetBreakdown.layer_id == layer.id))
     breakdown_rows = [
@@ -155,7 +155,7 @@ def store_snapshot(
         if b.adset_external_id in adsets
     ]
     if breakdown_rows:
-        session.execute(AdSetBreakdown.__table__.insert(), breakdown_rows)
+        session.execute(insert(AdSetBreakdown), breakdown_rows)
 
     account.currency = snapshot.account.currency or account.currency
     account.timezone = snapshot.account.timezone or account.timezone

@@ -56,7 +56,7 @@ def trigger_run(
         )
         return WriteResult(202, service.trigger_envelope(job, run))
 
-    return write(request, ctx, principal, raw, handler)  # type: ignore[no-any-return]
+    return write(request, ctx, principal, raw, handler)
 
 
 @router.get("/v1/projects/{projectId}/ads/optimizer/runs/{runId}", summary="One optimizer run")
@@ -121,4 +121,4 @@ def cancel_job(
         )
         return WriteResult(status, body)
 
-    return write(request, ctx, principal, raw, handler)  # type: ignore[no-any-return]
+    return write(request, ctx, principal, raw, handler)

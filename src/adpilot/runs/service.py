@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from adpilot import errors, jobs
 from adpilot.audit import service as audit
 from adpilot.auth.service import Principal
+from adpilot.db import execute_update
 from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
 from adpilot.kit.pagination import check_limit, decode_cursor, encode_cursor
@@ -337,15 +338,16 @@ def request_cancel(
 ) -> tuple[int, dict[str, Any]]:
     """Ask a run to stop at its next stage boundary; refuse while it is sending writes."""
     job, run = get_job(session, organization_id, job_id)
-    flagged = session.execute(
+    flagged = execute_update(
+        session,
         update(OptimizerRun)
         .where(
             OptimizerRun.id == run.id,
             OptimizerRun.status == "running",
             OptimizerRun.stage != "dispatching",
         )
-        .values(cancel_requested=True)
-    ).rowcount
+        .values(cancel_requested=True),
+    )
     session.refresh(run)
     if flagged:
         audit.record(

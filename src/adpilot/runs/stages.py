@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import select
@@ -23,9 +23,11 @@ from adpilot.engine.run import evaluate
 from adpilot.engine.types import (
     AdInput,
     AdSetInput,
+    BreakdownDimension,
     BreakdownRow,
     CampaignInput,
     CreativeInput,
+    CreativeOverride,
     EngineInput,
     EngineResult,
     EngineSettings,
@@ -148,6 +150,7 @@ def sync(ctx: StageContext, run_id: str) -> None:
         assert account is not None
     platform = open_platform(ctx.settings, ctx.session_factory, account)
     assert run.window_since is not None and run.window_until is not None
+    since, until = run.window_since, run.window_until
     try:
         snapshot = platform.fetch_snapshot(run.window_since, run.window_until)
     except PlatformAuthError as exc:
@@ -164,7 +167,7 @@ def sync(ctx: StageContext, run_id: str) -> None:
         acct = session.get(AdAccount, run.ad_account_id)
         assert layer is not None and acct is not None
         now = utcnow()
-        store_snapshot(session, layer, acct, snapshot, run.window_since, run.window_until, now)
+        store_snapshot(session, layer, acct, snapshot, since, until, now)
         acct.token_status = "valid"
         acct.token_last_validated_at = now
         _mark_finished(run, "syncing", now)
@@ -222,10 +225,10 @@ def build_engine_input(session: Session, run: OptimizerRun, now: dt.datetime) ->
     breakdowns = [
         BreakdownRow(
             b.adset_id,
-            b.dimension,
+            cast(BreakdownDimension, b.dimension),
             b.key,
             b.spend_cents,
-            b.impressions,  # type: ignore[arg-type]
+            b.impressions,
             b.clicks,
             b.conversions,
         )
@@ -236,8 +239,8 @@ def build_engine_input(session: Session, run: OptimizerRun, now: dt.datetime) ->
             c.id,
             c.name,
             c.organic_score,
-            c.override,
-            c.safety_failed,  # type: ignore[arg-type]
+            cast(CreativeOverride | None, c.override),
+            c.safety_failed,
             c.pool,
             c.created_at,
         )
@@ -416,8 +419,13 @@ def _change(
 
 def _entity_refs(session: Session, p: Proposal, platform: str) -> tuple[str, dict[str, Any]]:
     """The entity's platform id and the context its write needs."""
-    model = {"campaign": Campaign, "adset": AdSet, "ad": Ad}[p.entity_type]
-    entity = session.get(model, p.entity_id)
+    entity: Campaign | AdSet | Ad | None
+    if p.entity_type == "campaign":
+        entity = session.get(Campaign, p.entity_id)
+    elif p.entity_type == "adset":
+        entity = session.get(AdSet, p.entity_id)
+    else:
+        entity = session.get(Ad, p.entity_id)
     assert entity is not None
     context: dict[str, Any] = {}
     if p.campaign_id and (campaign := session.get(Campaign, p.campaign_id)) is not None:
@@ -559,15 +567,10 @@ def gate_run(ctx: StageContext, run_id: str) -> None:
                 change["_autoId"] = row.id
                 changes.append(change)
 
-        for key in ("proposed", "held", "denied", "queued", "dryRun"):
-            summary[key] = 0
+        outcome_keys = {"held": "held", "denied": "denied", "queued": "queued", "dry_run": "dryRun"}
+        for key in outcome_keys.values():
+            summary[key] = sum(1 for c in changes if outcome_keys.get(c["outcome"]) == key)
         summary["proposed"] = len(changes)
-        for change in changes:
-            key = {"held": "held", "denied": "denied", "queued": "queued", "dry_run": "dryRun"}.get(
-                change["outcome"]
-            )
-            if key:
-                summary[key] += 1
         run.changes = changes
         run.summary = summary
         if new_pending:
