@@ -24,13 +24,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
+# Tests mostly wait on durable jobs and I/O, so three workers pay off even on two cores.
+PYTEST := $(BIN)/python -m pytest -n 3
+
 test-sqlite: $(STAMP)
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # Under CI the PostgreSQL pass is mandatory: an unreachable server fails the run.
 test-postgres: $(STAMP)
 	@if [ -n "$$CI" ] || $(BIN)/python scripts/pg_reachable.py "$(PG_TEST_URL)"; then \
-	  ADPILOT_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest; \
+	  ADPILOT_TEST_DATABASE_URL="$(PG_TEST_URL)" $(PYTEST); \
 	else \
 	  echo "PostgreSQL at $(PG_TEST_URL) is not reachable: PostgreSQL pass not run (CI runs it)"; \
 	fi

@@ -27,6 +27,29 @@ from adpilot.models import Base
 PG_URL_ENV = "ADPILOT_TEST_DATABASE_URL"
 
 
+def _worker_database(url: str) -> str:
+    """Each pytest-xdist worker gets its own PostgreSQL database (`<name>_gw0`, …)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base, _, name = url.rpartition("/")
+    worker_name = f"{name}_{worker}"
+    engine = make_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": worker_name}
+            ).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{worker_name}"'))
+    except Exception as exc:
+        # Under CI the PostgreSQL pass must fail, never skip, when the server is unreachable.
+        pytest.exit(f"PostgreSQL at {url} is unreachable: {exc}", returncode=3)
+    finally:
+        engine.dispose()
+    return f"{base}/{worker_name}"
+
+
 def _prepare_postgres(url: str) -> None:
     engine = make_engine(url)
     try:
@@ -35,7 +58,6 @@ def _prepare_postgres(url: str) -> None:
             conn.execute(text("DROP SCHEMA IF EXISTS dbos CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     except Exception as exc:
-        # Under CI the PostgreSQL pass must fail, never skip, when the server is unreachable.
         pytest.exit(f"PostgreSQL at {url} is unreachable: {exc}", returncode=3)
     finally:
         engine.dispose()
@@ -46,6 +68,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     var_dir: Path = tmp_path_factory.mktemp("var")
     url = os.environ.get(PG_URL_ENV)
     if url:
+        url = _worker_database(url)
         _prepare_postgres(url)
     return Settings(
         var_dir=var_dir,
@@ -118,7 +141,9 @@ def client(ctx: AppContext) -> Iterator[TestClient]:
 @pytest.fixture()
 def boot(settings: Settings, session_factory: sessionmaker[Session]) -> dict[str, Any]:
     """A fresh org as `adpilot bootstrap --json` makes it."""
-    return bootstrap_org(settings, session_factory, name="Test org")
+    # A fixed seed: the sandbox markets are built once per session and reused (the build is the
+    # slow part of a bootstrap); each test still gets its own org, accounts and rows.
+    return bootstrap_org(settings, session_factory, name="Test org", seed=20261122)
 
 
 class Api:

@@ -1,4 +1,4 @@
-"""Test helpers for pending actions: a finished run to hang rows on, rows, synced sandbox entities."""
+"""Test helpers for pending actions: runs to hang rows on, rows, and synced sandbox entities."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from adpilot.layers import service as layers_service
 from adpilot.layers.models import AdAccount, Layer
 from adpilot.pending import service as pending_service
 from adpilot.pending.models import PendingAction
-from adpilot.platforms.base import AdPlatform, WriteRequest
+from adpilot.platforms.base import EntityType, WriteRequest
 from adpilot.platforms.registry import open_platform
+from adpilot.platforms.sandbox.adapter import SandboxPlatform
 from adpilot.runs.models import Job, OptimizerRun
 
 
@@ -152,8 +153,10 @@ class Sandbox:
     layer_id: str
     account: AdAccount
 
-    def platform(self) -> AdPlatform:
-        return open_platform(self.settings, self.session_factory, self.account)
+    def platform(self) -> SandboxPlatform:
+        platform = open_platform(self.settings, self.session_factory, self.account)
+        assert isinstance(platform, SandboxPlatform)
+        return platform
 
 
 def sync_sandbox(
@@ -172,25 +175,34 @@ def sync_sandbox(
     return Sandbox(settings, session_factory, layer_id, account)
 
 
-def budget_holder(sandbox: Sandbox) -> tuple[str, str, str, str, int]:
+def budget_holder(sandbox: Sandbox) -> tuple[EntityType, str, str, str, int]:
     """(entity type, our id, external id, name, daily budget) of an active budget holder."""
     with sandbox.session_factory() as session:
         campaign = session.scalars(
-            select(Campaign).where(
+            select(Campaign)
+            .where(
                 Campaign.layer_id == sandbox.layer_id,
                 Campaign.status == "active",
                 Campaign.daily_budget_cents.is_not(None),
             )
+            .order_by(Campaign.id)
         ).first()
         if campaign is not None and campaign.daily_budget_cents:
-            return ("campaign", campaign.id, campaign.external_id, campaign.name,
-                    campaign.daily_budget_cents)
+            return (
+                "campaign",
+                campaign.id,
+                campaign.external_id,
+                campaign.name,
+                campaign.daily_budget_cents,
+            )
         adset = session.scalars(
-            select(AdSet).where(
+            select(AdSet)
+            .where(
                 AdSet.layer_id == sandbox.layer_id,
                 AdSet.status == "active",
                 AdSet.daily_budget_cents.is_not(None),
             )
+            .order_by(AdSet.id)
         ).first()
         assert adset is not None and adset.daily_budget_cents
         return "adset", adset.id, adset.external_id, adset.name, adset.daily_budget_cents
@@ -199,7 +211,7 @@ def budget_holder(sandbox: Sandbox) -> tuple[str, str, str, str, int]:
 def active_ad(sandbox: Sandbox) -> Ad:
     with sandbox.session_factory() as session:
         ad = session.scalars(
-            select(Ad).where(Ad.layer_id == sandbox.layer_id, Ad.status == "active")
+            select(Ad).where(Ad.layer_id == sandbox.layer_id, Ad.status == "active").order_by(Ad.id)
         ).first()
         assert ad is not None
         return ad
@@ -212,7 +224,7 @@ def budget_action(
     kind, entity_id, external_id, name, cents = budget_holder(sandbox)
     target = new_cents or cents + max(100, cents // 4)
     current, new = {"dailyBudgetCents": cents}, {"dailyBudgetCents": target}
-    write = WriteRequest("update_budget", kind, external_id, current, new, "")  # type: ignore[arg-type]
+    write = WriteRequest("update_budget", kind, external_id, current, new, "")
     pending_id = add_action(
         sandbox.session_factory,
         sandbox.layer_id,

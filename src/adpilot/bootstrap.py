@@ -17,13 +17,17 @@ SANDBOX_EXTERNAL_IDS = {"meta": "act_1000000001", "tiktok": "7000000001", "apple
 
 
 def bootstrap_org(
-    settings: Settings, session_factory: sessionmaker[Session], name: str = "Sandbox org"
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    name: str = "Sandbox org",
+    seed: int | None = None,
 ) -> dict[str, Any]:
+    """`seed` fixes the sandbox markets (one per platform); by default each account gets its own."""
     with transaction(session_factory) as session:
         org = auth_service.create_organization(session, name)
         project = layers_service.create_project(session, org.id, f"{name} project")
         layers: dict[str, str] = {}
-        for platform in PLATFORMS:
+        for index, platform in enumerate(PLATFORMS):
             account = layers_service.connect_sandbox_account(
                 session,
                 settings,
@@ -32,6 +36,7 @@ def bootstrap_org(
                 platform=platform,
                 external_id=SANDBOX_EXTERNAL_IDS[platform],
                 name=f"Sandbox {platform} account",
+                seed=None if seed is None else seed + index,
             )
             layers[to_long(platform)] = account.layer_id
         keys = {

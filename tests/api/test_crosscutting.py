@@ -15,6 +15,7 @@ from adpilot.auth.models import Organization
 from adpilot.bootstrap import bootstrap_org
 from adpilot.config import Settings
 from adpilot.db import transaction
+from adpilot.layers import service as layers_service
 from tests.conftest import Api
 
 NO_PROJECT = "00000000-0000-0000-0000-000000000000"
@@ -42,8 +43,13 @@ def defaults_path(boot: dict[str, Any], project_id: str | None = None) -> str:
     return f"/v1/projects/{project_id or boot['projectId']}/ads/meta/defaults"
 
 
-def content_path(boot: dict[str, Any]) -> str:
-    return f"/v1/projects/{boot['projectId']}/ads-content"
+@pytest.fixture()
+def library(boot: dict[str, Any], session_factory: sessionmaker[Session]) -> str:
+    """The creative library of a fresh project of the bootstrap org: empty, unlike the library
+    of a project with sandbox accounts (they seed their creatives into it)."""
+    with transaction(session_factory) as session:
+        project = layers_service.create_project(session, boot["organizationId"], "Creatives")
+    return f"/v1/projects/{project.id}/ads-content"
 
 
 # --- 2.1 authentication, scopes, tenancy ---------------------------------------------------------
@@ -213,11 +219,13 @@ def test_bodies_that_are_not_json_objects_are_422(partner: Api, boot: dict[str, 
         assert error["details"]["fields"][0]["field"] == "body"
 
 
-def test_request_bodies_use_strict_json_types(partner: Api, boot: dict[str, Any]) -> None:
+def test_request_bodies_use_strict_json_types(
+    partner: Api, boot: dict[str, Any], library: str
+) -> None:
     cases = [
-        (content_path(boot), "POST", {"name": "x", "safetyFailed": "false"}, "safetyFailed"),
-        (content_path(boot), "POST", {"name": "x", "organicScore": "5"}, "organicScore"),
-        (content_path(boot), "POST", {"name": 5}, "name"),
+        (library, "POST", {"name": "x", "safetyFailed": "false"}, "safetyFailed"),
+        (library, "POST", {"name": "x", "organicScore": "5"}, "organicScore"),
+        (library, "POST", {"name": 5}, "name"),
         (defaults_path(boot), "PATCH", {"killSwitchActive": 1}, "killSwitchActive"),
         (
             f"/v1/layers/{boot['layers']['meta_ads']}",
@@ -277,42 +285,42 @@ def test_ops_endpoints(client: TestClient) -> None:
 
 
 def test_a_repeated_key_replays_the_first_answer_byte_for_byte(
-    partner: Api, boot: dict[str, Any]
+    partner: Api, boot: dict[str, Any], library: str
 ) -> None:
     headers = {"Idempotency-Key": "create-entry-1"}
-    first = partner.post(content_path(boot), json={"name": "Once", "pool": "ugc"}, headers=headers)
+    first = partner.post(library, json={"name": "Once", "pool": "ugc"}, headers=headers)
     assert first.status_code == 201
     assert "Idempotent-Replayed" not in first.headers
-    again = partner.post(content_path(boot), json={"name": "Once", "pool": "ugc"}, headers=headers)
+    again = partner.post(library, json={"name": "Once", "pool": "ugc"}, headers=headers)
     assert again.status_code == 201
     assert again.content == first.content
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.headers["X-Request-Id"] != first.headers["X-Request-Id"]
-    assert len(partner.get(content_path(boot)).json()["items"]) == 1
+    assert len(partner.get(library).json()["items"]) == 1
 
 
-def test_bodies_are_compared_as_parsed_json(partner: Api, boot: dict[str, Any]) -> None:
+def test_bodies_are_compared_as_parsed_json(
+    partner: Api, boot: dict[str, Any], library: str
+) -> None:
     headers = {"Idempotency-Key": "order-insensitive", "Content-Type": "application/json"}
-    first = partner.post(
-        content_path(boot), content=b'{"name":"Spaced","organicScore":5}', headers=headers
-    )
+    first = partner.post(library, content=b'{"name":"Spaced","organicScore":5}', headers=headers)
     again = partner.post(
-        content_path(boot),
+        library,
         content=b'{\n  "organicScore" : 5,\n  "name" : "Spaced"\n}',
         headers=headers,
     )
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.content == first.content
-    assert len(partner.get(content_path(boot)).json()["items"]) == 1
+    assert len(partner.get(library).json()["items"]) == 1
 
 
 def test_the_same_key_for_a_different_request_is_a_conflict(
-    partner: Api, boot: dict[str, Any]
+    partner: Api, boot: dict[str, Any], library: str
 ) -> None:
     headers = {"Idempotency-Key": "reused"}
-    assert partner.post(content_path(boot), json={"name": "A"}, headers=headers).status_code == 201
+    assert partner.post(library, json={"name": "A"}, headers=headers).status_code == 201
     error_of(
-        partner.post(content_path(boot), json={"name": "B"}, headers=headers),
+        partner.post(library, json={"name": "B"}, headers=headers),
         409,
         "IDEMPOTENCY_CONFLICT",
     )
@@ -320,7 +328,7 @@ def test_the_same_key_for_a_different_request_is_a_conflict(
     r = partner.patch(defaults_path(boot), json={"defaults": {"tactical": "auto"}}, headers=headers)
     error_of(r, 409, "IDEMPOTENCY_CONFLICT")
     assert partner.get(defaults_path(boot)).json()["defaults"]["tactical"] == "draft"
-    assert [e["name"] for e in partner.get(content_path(boot)).json()["items"]] == ["A"]
+    assert [e["name"] for e in partner.get(library).json()["items"]] == ["A"]
 
 
 def test_a_refusal_is_replayed_too(partner: Api, customer: Api, boot: dict[str, Any]) -> None:
@@ -346,51 +354,59 @@ def test_patches_honour_idempotency_keys(partner: Api, boot: dict[str, Any]) -> 
     assert partner.get(path).json()["writeClasses"]["pause_ad"] is True
 
 
-def test_without_a_key_every_call_runs_fresh(partner: Api, boot: dict[str, Any]) -> None:
-    partner.post(content_path(boot), json={"name": "Twice"})
-    partner.post(content_path(boot), json={"name": "Twice"})
-    assert len(partner.get(content_path(boot)).json()["items"]) == 2
+def test_without_a_key_every_call_runs_fresh(
+    partner: Api, boot: dict[str, Any], library: str
+) -> None:
+    partner.post(library, json={"name": "Twice"})
+    partner.post(library, json={"name": "Twice"})
+    assert len(partner.get(library).json()["items"]) == 2
 
 
-def test_a_malformed_idempotency_key_is_422(partner: Api, boot: dict[str, Any]) -> None:
-    r = partner.post(content_path(boot), json={"name": "x"}, headers={"Idempotency-Key": "k" * 256})
+def test_a_malformed_idempotency_key_is_422(
+    partner: Api, boot: dict[str, Any], library: str
+) -> None:
+    r = partner.post(library, json={"name": "x"}, headers={"Idempotency-Key": "k" * 256})
     error_of(r, 422, "VALIDATION")
-    assert partner.get(content_path(boot)).json()["items"] == []
+    assert partner.get(library).json()["items"] == []
 
 
 # --- 2.4 lists -----------------------------------------------------------------------------------
 
 
-def test_cursors_are_opaque_signed_and_bound_to_filters(partner: Api, boot: dict[str, Any]) -> None:
+def test_cursors_are_opaque_signed_and_bound_to_filters(
+    partner: Api, boot: dict[str, Any], library: str
+) -> None:
     for i in range(3):
-        partner.post(content_path(boot), json={"name": f"E{i}", "pool": "ugc"})
-    page = partner.get(content_path(boot), params={"limit": 1, "pool": "ugc"}).json()
+        partner.post(library, json={"name": f"E{i}", "pool": "ugc"})
+    page = partner.get(library, params={"limit": 1, "pool": "ugc"}).json()
     cursor = page["nextCursor"]
     assert isinstance(cursor, str) and cursor
 
     # limit may change between pages.
-    rest = partner.get(content_path(boot), params={"limit": 5, "pool": "ugc", "cursor": cursor})
+    rest = partner.get(library, params={"limit": 5, "pool": "ugc", "cursor": cursor})
     assert [e["name"] for e in rest.json()["items"]] == ["E1", "E0"]
     # Other filters with the cursor → 422.
-    r = partner.get(content_path(boot), params={"pool": "manual", "cursor": cursor})
+    r = partner.get(library, params={"pool": "manual", "cursor": cursor})
     assert error_of(r, 422, "VALIDATION")["details"]["fields"][0]["field"] == "cursor"
     # Malformed and tampered cursors → 422.
     for bad in ("%%%", "abc", cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")):
-        r = partner.get(content_path(boot), params={"pool": "ugc", "cursor": bad})
+        r = partner.get(library, params={"pool": "ugc", "cursor": bad})
         error_of(r, 422, "VALIDATION")
 
 
-def test_repeated_and_comma_separated_filters_are_equal(partner: Api, boot: dict[str, Any]) -> None:
+def test_repeated_and_comma_separated_filters_are_equal(
+    partner: Api, boot: dict[str, Any], library: str
+) -> None:
     for pool in ("ugc", "manual", "generated"):
-        partner.post(content_path(boot), json={"name": pool, "pool": pool})
-    comma = partner.get(content_path(boot), params={"pool": "ugc,manual"}).json()
-    repeated = partner.get(content_path(boot), params=[("pool", "ugc"), ("pool", "manual")]).json()
+        partner.post(library, json={"name": pool, "pool": pool})
+    comma = partner.get(library, params={"pool": "ugc,manual"}).json()
+    repeated = partner.get(library, params=[("pool", "ugc"), ("pool", "manual")]).json()
     assert comma == repeated
     assert {e["name"] for e in comma["items"]} == {"ugc", "manual"}
     # A cursor made under one spelling works under the other.
-    first = partner.get(content_path(boot), params={"pool": "ugc,manual", "limit": 1}).json()
+    first = partner.get(library, params={"pool": "ugc,manual", "limit": 1}).json()
     rest = partner.get(
-        content_path(boot),
+        library,
         params=[("pool", "manual"), ("pool", "ugc"), ("cursor", first["nextCursor"])],
     )
     assert rest.status_code == 200

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.auth import service as auth_service
 from adpilot.config import Settings
 from adpilot.db import transaction
+from adpilot.layers import service as layers_service
 from tests.conftest import Api
 
 ROW_KEYS = {
@@ -24,8 +26,13 @@ ROW_KEYS = {
 }
 
 
-def content_path(boot: dict[str, Any]) -> str:
-    return f"/v1/projects/{boot['projectId']}/ads-content"
+@pytest.fixture()
+def library(boot: dict[str, Any], session_factory: sessionmaker[Session]) -> str:
+    """The creative library path of a fresh project of the bootstrap org (sandbox connections
+    seed their creatives into their project's library, so that one is never empty)."""
+    with transaction(session_factory) as session:
+        project = layers_service.create_project(session, boot["organizationId"], "Creatives")
+    return f"/v1/projects/{project.id}/ads-content"
 
 
 def field_of(response: Any) -> str:
@@ -34,9 +41,9 @@ def field_of(response: Any) -> str:
     return field
 
 
-def test_creating_an_entry_returns_the_row(partner: Api, boot: dict[str, Any]) -> None:
+def test_creating_an_entry_returns_the_row(partner: Api, library: str) -> None:
     r = partner.post(
-        content_path(boot),
+        library,
         json={
             "name": "Summer UGC 01",
             "pool": "ugc",
@@ -57,29 +64,27 @@ def test_creating_an_entry_returns_the_row(partner: Api, boot: dict[str, Any]) -
     assert row["createdAt"] == row["updatedAt"]
     assert row["createdAt"].endswith("Z")
 
-    listed = partner.get(content_path(boot)).json()
+    listed = partner.get(library).json()
     assert listed["items"] == [row]
     assert listed["nextCursor"] is None
 
 
-def test_defaults_for_a_minimal_entry(partner: Api, boot: dict[str, Any]) -> None:
-    r = partner.post(content_path(boot), json={"name": "Hand-made banner", "organicScore": 4})
+def test_defaults_for_a_minimal_entry(partner: Api, library: str) -> None:
+    r = partner.post(library, json={"name": "Hand-made banner", "organicScore": 4})
     assert r.status_code == 201, r.text
     assert r.json()["pool"] == "manual"
     assert r.json()["organicScore"] == 4.0
     assert r.json()["assetRefs"] == {}
 
 
-def test_override_forces_an_entry_in_or_out_and_null_clears_it(
-    partner: Api, boot: dict[str, Any]
-) -> None:
-    created = partner.post(content_path(boot), json={"name": "Low score", "organicScore": 1.0})
-    entry = f"{content_path(boot)}/{created.json()['adsContentId']}"
+def test_override_forces_an_entry_in_or_out_and_null_clears_it(partner: Api, library: str) -> None:
+    created = partner.post(library, json={"name": "Low score", "organicScore": 1.0})
+    entry = f"{library}/{created.json()['adsContentId']}"
 
     r = partner.patch(entry, json={"override": "include"})
     assert r.status_code == 200, r.text
     assert r.json()["override"] == "include"
-    assert partner.get(content_path(boot)).json()["items"][0]["override"] == "include"
+    assert partner.get(library).json()["items"][0]["override"] == "include"
 
     assert partner.patch(entry, json={"override": "exclude"}).json()["override"] == "exclude"
     r = partner.patch(entry, json={"override": None})
@@ -87,7 +92,7 @@ def test_override_forces_an_entry_in_or_out_and_null_clears_it(
     assert r.json()["updatedAt"] >= r.json()["createdAt"]
 
 
-def test_invalid_entries_are_422(partner: Api, boot: dict[str, Any]) -> None:
+def test_invalid_entries_are_422(partner: Api, library: str) -> None:
     cases = [
         ({}, "name"),
         ({"name": ""}, "name"),
@@ -101,42 +106,44 @@ def test_invalid_entries_are_422(partner: Api, boot: dict[str, Any]) -> None:
         ({"name": "x", "score": 5}, "score"),
     ]
     for body, field in cases:
-        assert field_of(partner.post(content_path(boot), json=body)).startswith(field), body
-    assert partner.get(content_path(boot)).json()["items"] == []
+        assert field_of(partner.post(library, json=body)).startswith(field), body
+    assert partner.get(library).json()["items"] == []
 
 
-def test_patching_an_entry(partner: Api, boot: dict[str, Any]) -> None:
-    created = partner.post(content_path(boot), json={"name": "Entry"})
-    entry = f"{content_path(boot)}/{created.json()['adsContentId']}"
+def test_patching_an_entry(partner: Api, library: str) -> None:
+    created = partner.post(library, json={"name": "Entry"})
+    entry = f"{library}/{created.json()['adsContentId']}"
     assert field_of(partner.patch(entry, json={})) == "override"
     assert field_of(partner.patch(entry, json={"override": "always"})) == "override"
     assert field_of(partner.patch(entry, json={"override": None, "name": "New"})) == "name"
-    r = partner.patch(f"{content_path(boot)}/adc_01NOSUCHENTRY", json={"override": "maybe"})
+    r = partner.patch(f"{library}/adc_01NOSUCHENTRY", json={"override": "maybe"})
     assert r.status_code == 404
 
 
-def test_the_list_filters_by_pool_and_pages_newest_first(
-    partner: Api, boot: dict[str, Any]
-) -> None:
+def test_the_list_filters_by_pool_and_pages_newest_first(partner: Api, library: str) -> None:
     made = [
-        partner.post(content_path(boot), json={"name": f"E{i}", "pool": pool}).json()
+        partner.post(library, json={"name": f"E{i}", "pool": pool}).json()
         for i, pool in enumerate(["ugc", "generated", "ugc", "manual"])
     ]
-    r = partner.get(content_path(boot), params={"pool": "ugc"})
+    r = partner.get(library, params={"pool": "ugc"})
     assert [e["name"] for e in r.json()["items"]] == ["E2", "E0"]
-    r = partner.get(content_path(boot), params={"pool": "ugc,manual"})
+    r = partner.get(library, params={"pool": "ugc,manual"})
     assert [e["name"] for e in r.json()["items"]] == ["E3", "E2", "E0"]
 
-    first = partner.get(content_path(boot), params={"limit": 3}).json()
+    first = partner.get(library, params={"limit": 3}).json()
     assert [e["name"] for e in first["items"]] == ["E3", "E2", "E1"]
-    rest = partner.get(content_path(boot), params={"limit": 3, "cursor": first["nextCursor"]})
+    rest = partner.get(library, params={"limit": 3, "cursor": first["nextCursor"]})
     assert [e["adsContentId"] for e in rest.json()["items"]] == [made[0]["adsContentId"]]
     assert rest.json()["nextCursor"] is None
-    assert field_of(partner.get(content_path(boot), params={"pool": "stock"})) == "pool"
+    assert field_of(partner.get(library, params={"pool": "stock"})) == "pool"
 
 
 def test_writes_need_the_creative_scope(
-    client: Any, boot: dict[str, Any], settings: Settings, session_factory: sessionmaker[Session]
+    client: Any,
+    boot: dict[str, Any],
+    library: str,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
 ) -> None:
     with transaction(session_factory) as session:
         reader = auth_service.create_api_key(
@@ -146,8 +153,8 @@ def test_writes_need_the_creative_scope(
             scopes=["ads:read"],
         )
     api = Api(client, reader.key)
-    r = api.post(content_path(boot), json={"name": "Nope"})
+    r = api.post(library, json={"name": "Nope"})
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "FORBIDDEN_SCOPE"
     assert r.json()["error"]["details"]["requiredScope"] == "ads:write:creative"
-    assert api.get(content_path(boot)).status_code == 200
+    assert api.get(library).status_code == 200

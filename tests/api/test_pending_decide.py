@@ -51,8 +51,9 @@ def test_approve_records_the_decision(
     assert row["status"] in ("approved", "dispatched", "dispatch_failed")
     assert row["comment"] == "go" and row["decidedAt"] is not None
     with session_factory() as session:
-        key_id = session.scalars(select(AuditEvent.api_key_id).where(
-            AuditEvent.event_type == "pending.approved")).one()
+        key_id = session.scalars(
+            select(AuditEvent.api_key_id).where(AuditEvent.event_type == "pending.approved")
+        ).one()
         verdict = session.get(Verdict, body["verdictId"])
         assert verdict is not None
         assert verdict.decision == "approved" and verdict.pending_id == pending_id
@@ -100,11 +101,21 @@ def test_reject_stores_the_reason(
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"reason": ""}, {"reason": "   "}, {"reason": "x" * 501}, {"reason": 7},
-     {"reason": "ok", "extra": 1}, None],
-)  # fmt: skip
+    [
+        {},
+        {"reason": ""},
+        {"reason": "   "},
+        {"reason": "x" * 501},
+        {"reason": 7},
+        {"reason": "ok", "extra": 1},
+        None,
+    ],
+)
 def test_reject_reason_is_required_and_at_most_500_chars(
-    partner: Api, boot: dict[str, Any], meta: str, session_factory: sessionmaker[Session],
+    partner: Api,
+    boot: dict[str, Any],
+    meta: str,
+    session_factory: sessionmaker[Session],
     body: Any,
 ) -> None:
     pending_id = add_action(session_factory, meta)
@@ -143,12 +154,16 @@ def test_unknown_row_is_404_before_the_body_is_judged(
 @pytest.mark.parametrize("first", ["approve", "reject"])
 @pytest.mark.parametrize("second", ["approve", "reject"])
 def test_a_decided_row_answers_already_decided(
-    partner: Api, boot: dict[str, Any], meta: str, session_factory: sessionmaker[Session],
-    first: str, second: str,
+    partner: Api,
+    boot: dict[str, Any],
+    meta: str,
+    session_factory: sessionmaker[Session],
+    first: str,
+    second: str,
 ) -> None:
     pending_id = add_action(session_factory, meta)
-    assert partner.post(url(boot, pending_id, first), json={"reason": "no"}
-                        if first == "reject" else {}).status_code == 200  # fmt: skip
+    body = {"reason": "no"} if first == "reject" else {}
+    assert partner.post(url(boot, pending_id, first), json=body).status_code == 200
     again = partner.post(
         url(boot, pending_id, second), json={"reason": "no"} if second == "reject" else {}
     )
@@ -171,7 +186,10 @@ def test_dispatched_rows_are_already_decided_too(
 
 @pytest.mark.parametrize("action", ["approve", "reject"])
 def test_past_expiry_answers_expired_and_the_row_becomes_rejected(
-    partner: Api, boot: dict[str, Any], meta: str, session_factory: sessionmaker[Session],
+    partner: Api,
+    boot: dict[str, Any],
+    meta: str,
+    session_factory: sessionmaker[Session],
     action: str,
 ) -> None:
     pending_id = add_action(session_factory, meta)
@@ -189,7 +207,10 @@ def test_past_expiry_answers_expired_and_the_row_becomes_rejected(
 
 
 def test_a_row_expiring_inside_the_decision_is_committed_as_expired(
-    partner: Api, boot: dict[str, Any], meta: str, session_factory: sessionmaker[Session],
+    partner: Api,
+    boot: dict[str, Any],
+    meta: str,
+    session_factory: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The expiry pass before the decision finds nothing; the row runs out a moment later."""
@@ -214,35 +235,40 @@ def test_a_row_expiring_inside_the_decision_is_committed_as_expired(
     assert (row.status, row.rejection_reason) == ("rejected", "expired")
 
 
+def race(partner: Api, boot: dict[str, Any], pending_id: str) -> list[tuple[int, dict[str, Any]]]:
+    """Two approvals and two rejections of one row, released at the same instant."""
+    barrier = threading.Barrier(4)
+    results: list[tuple[int, dict[str, Any]]] = []
+
+    def go(action: str) -> None:
+        body = {"reason": "race"} if action == "reject" else {}
+        barrier.wait()
+        response = partner.post(url(boot, pending_id, action), json=body)
+        results.append((response.status_code, response.json()))
+
+    threads = [threading.Thread(target=go, args=(a,)) for a in ("approve", "reject") * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
 def test_concurrent_approve_and_reject_have_exactly_one_winner(
     partner: Api, boot: dict[str, Any], meta: str, session_factory: sessionmaker[Session]
 ) -> None:
     for _ in range(3):
         pending_id = add_action(session_factory, meta)
-        barrier = threading.Barrier(4)
-        results: list[tuple[str, int, dict[str, Any]]] = []
-
-        def go(action: str, pid: str = pending_id, gate: threading.Barrier = barrier) -> None:
-            body = {"reason": "race"} if action == "reject" else {}
-            gate.wait()
-            response = partner.post(url(boot, pid, action), json=body)
-            results.append((action, response.status_code, response.json()))
-
-        threads = [threading.Thread(target=go, args=(a,)) for a in ("approve", "reject") * 2]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        winners = [r for r in results if r[1] == 200]
-        assert len(results) == 4 and len(winners) == 1, results
-        for _action, status, body in results:
+        results = race(partner, boot, pending_id)
+        assert len(results) == 4 and [r[0] for r in results].count(200) == 1, results
+        for status, body in results:
             if status != 200:
                 assert status == 409 and body["error"]["details"]["subcode"] == "ALREADY_DECIDED"
+        decisions = Verdict.decision.in_(("approved", "rejected"))
         with session_factory() as session:
             verdicts = session.scalars(
-                select(Verdict).where(Verdict.pending_id == pending_id,
-                                      Verdict.decision.in_(("approved", "rejected")))
-            ).all()  # fmt: skip
+                select(Verdict).where(Verdict.pending_id == pending_id, decisions)
+            ).all()
         assert len(verdicts) == 1
 
 
@@ -259,13 +285,18 @@ def test_idempotent_replay_of_a_decision(
 
 
 def test_deciding_needs_the_pending_write_scope(
-    client: Any, boot: dict[str, Any], meta: str, settings: Settings,
+    client: Any,
+    boot: dict[str, Any],
+    meta: str,
+    settings: Settings,
     session_factory: sessionmaker[Session],
 ) -> None:
     pending_id = add_action(session_factory, meta)
     with transaction(session_factory) as session:
         issued = auth_service.create_api_key(
-            session, secret_key=settings.secret_key, organization_id=boot["organizationId"],
+            session,
+            secret_key=settings.secret_key,
+            organization_id=boot["organizationId"],
             scopes=["ads:read"],
         )
     reader = Api(client, issued.key)

@@ -54,9 +54,7 @@ def test_row_has_exactly_the_documented_shape(
     created = dt.datetime.fromisoformat(row["createdAt"].replace("Z", "+00:00"))
     expires = dt.datetime.fromisoformat(row["expiresAt"].replace("Z", "+00:00"))
     assert row["createdAt"].endswith("Z") and expires - created == dt.timedelta(days=7)
-    for key in ("decidedAt", "decidedBy", "comment", "rejectionReason", "dispatchedAt",
-                "dispatchFailureReason"):  # fmt: skip
-        assert row[key] is None
+    assert all(row[key] is None for key in ROW_KEYS[-6:])
     assert partner.get(f"{base(boot)}/{pending_id}").json() == row
 
 
@@ -75,9 +73,8 @@ def test_status_filter_defaults_to_pending_and_takes_many_values(
     partner: Api, boot: dict[str, Any], meta: str, session_factory: sessionmaker[Session]
 ) -> None:
     run_id = make_run(session_factory, meta)
-    rows = {s: add_action(session_factory, meta, run_id=run_id) for s in ("pending", "approved",
-                                                                         "rejected", "dispatched",
-                                                                         "dispatch_failed")}  # fmt: skip
+    statuses = ("pending", "approved", "rejected", "dispatched", "dispatch_failed")
+    rows = {s: add_action(session_factory, meta, run_id=run_id) for s in statuses}
     for status, pending_id in rows.items():
         set_row(session_factory, pending_id, status=status)
     assert ids(partner.get(base(boot))) == [rows["pending"]]
@@ -98,14 +95,21 @@ def test_action_type_and_run_filters(
     run_a, run_b = make_run(session_factory, meta), make_run(session_factory, meta)
     budget = add_action(session_factory, meta, run_id=run_a)
     pause = add_action(
-        session_factory, meta, run_id=run_b, action_type="pause_ad", entity_type="ad",
-        current={"status": "active"}, new={"status": "paused"},
+        session_factory,
+        meta,
+        run_id=run_b,
+        action_type="pause_ad",
+        entity_type="ad",
+        current={"status": "active"},
+        new={"status": "paused"},
     )
     assert ids(partner.get(base(boot), params={"actionType": "pause_ad"})) == [pause]
     both = partner.get(f"{base(boot)}?actionType=pause_ad&actionType=update_budget")
     assert set(ids(both)) == {budget, pause}
     assert ids(partner.get(base(boot), params={"runId": run_a})) == [budget]
-    assert ids(partner.get(base(boot), params={"runId": run_b, "actionType": "update_budget"})) == []
+    assert (
+        ids(partner.get(base(boot), params={"runId": run_b, "actionType": "update_budget"})) == []
+    )
     bad = partner.get(base(boot), params={"actionType": "pause_everything"})
     assert bad.status_code == 422
     assert bad.json()["error"]["details"]["fields"][0]["field"] == "actionType"
@@ -129,7 +133,10 @@ def test_auto_actions_and_other_platforms_are_not_listed(
 
 
 def test_unknown_platform_is_422_and_another_orgs_project_is_404(
-    partner: Api, boot: dict[str, Any], meta: str, settings: Settings,
+    partner: Api,
+    boot: dict[str, Any],
+    meta: str,
+    settings: Settings,
     session_factory: sessionmaker[Session],
 ) -> None:
     pending_id = add_action(session_factory, meta)
@@ -221,19 +228,25 @@ def test_count_matches_the_list_for_every_filter(
     partner: Api, boot: dict[str, Any], meta: str, session_factory: sessionmaker[Session]
 ) -> None:
     run_a, run_b = make_run(session_factory, meta), make_run(session_factory, meta)
+    mix = ("pending", "pending", "approved", "rejected")
     for i in range(9):
         pending_id = add_action(
-            session_factory, meta, run_id=run_a if i % 2 else run_b,
+            session_factory,
+            meta,
+            run_id=run_a if i % 2 else run_b,
             action_type=("update_budget", "pause_ad", "pause_adset")[i % 3],
         )
-        set_row(session_factory, pending_id, status=("pending", "pending", "approved",
-                                                     "rejected")[i % 4])  # fmt: skip
+        set_row(session_factory, pending_id, status=mix[i % 4])
     add_action(session_factory, meta, origin="auto")
     cases: list[dict[str, Any]] = [
-        {}, {"status": "approved"}, {"status": "pending,rejected"},
-        {"actionType": "pause_ad"}, {"runId": run_a}, {"runId": run_b, "status": "pending"},
+        {},
+        {"status": "approved"},
+        {"status": "pending,rejected"},
+        {"actionType": "pause_ad"},
+        {"runId": run_a},
+        {"runId": run_b, "status": "pending"},
         {"actionType": "pause_ad,pause_adset", "status": "pending,approved,rejected"},
-    ]  # fmt: skip
+    ]
     for params in cases:
         listed = ids(partner.get(base(boot), params={**params, "limit": 200}))
         counted = partner.get(f"{base(boot)}/count", params=params)
@@ -284,7 +297,9 @@ def test_reads_need_the_ads_read_scope(
 
     with transaction(session_factory) as session:
         issued = auth_service.create_api_key(
-            session, secret_key=settings.secret_key, organization_id=boot["organizationId"],
+            session,
+            secret_key=settings.secret_key,
+            organization_id=boot["organizationId"],
             scopes=["jobs:read"],
         )
     response = Api(client, issued.key).get(base(boot))

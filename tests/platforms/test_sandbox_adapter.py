@@ -288,6 +288,23 @@ def test_impossible_writes_are_rejected_with_platform_codes(
     assert write_count(store.get(f"aac_{platform_name}"), "low") == 0
 
 
+def test_meta_limits_budget_changes_to_four_an_hour_per_ad_set() -> None:
+    platform, _, clock = make()
+    snap = platform.fetch_snapshot(TODAY, TODAY)
+    adset = next(s for s in snap.adsets if s.daily_budget_cents)
+    budget = adset.daily_budget_cents or 0
+    for n in range(4):
+        new = {"dailyBudgetCents": budget + 100 * (n + 1)}
+        platform.apply(write("update_budget", "adset", adset.external_id, new, f"b{n}"))
+    fifth = write("update_budget", "adset", adset.external_id, {"dailyBudgetCents": budget}, "b4")
+    with pytest.raises(PlatformTransientError) as e:
+        platform.apply(fifth)
+    assert e.value.platform_code == "17" and e.value.retry_after == 3600.0
+    clock.now += dt.timedelta(minutes=61)
+    platform.apply(fifth)
+    assert platform.read_state("adset", adset.external_id).daily_budget_cents == budget
+
+
 def test_a_budget_on_an_ad_set_under_a_campaign_budget_is_rejected() -> None:
     platform, _, _ = make()
     snap = platform.fetch_snapshot(TODAY, TODAY)

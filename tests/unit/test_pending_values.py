@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from adpilot.pending.service import (
     CreativeRefs,
     already_applied,
@@ -13,8 +15,8 @@ from adpilot.platforms.base import EntityState
 REFS = CreativeRefs({"adc_old": "cr_1", "adc_new": "cr_2"})
 
 
-def adset(**kw: object) -> EntityState:
-    base: dict[str, object] = {
+def adset(**kw: Any) -> EntityState:
+    base: dict[str, Any] = {
         "entity_type": "adset",
         "external_id": "as_1",
         "status": "active",
@@ -25,18 +27,18 @@ def adset(**kw: object) -> EntityState:
         "schedule": {"dayparts": list(range(24))},
     }
     base.update(kw)
-    return EntityState(**base)  # type: ignore[arg-type]
+    return EntityState(**base)
 
 
-def ad(**kw: object) -> EntityState:
-    base: dict[str, object] = {
+def ad(**kw: Any) -> EntityState:
+    base: dict[str, Any] = {
         "entity_type": "ad",
         "external_id": "ad_1",
         "status": "active",
         "creative_external_id": "cr_1",
     }
     base.update(kw)
-    return EntityState(**base)  # type: ignore[arg-type]
+    return EntityState(**base)
 
 
 def test_budget_change_elsewhere_is_stale_and_names_both_values() -> None:
@@ -64,7 +66,9 @@ def test_ad_creative_maps_through_the_creative_library() -> None:
 
 
 def test_every_differing_key_is_named() -> None:
-    found = differences({"status": "active", "activeAds": 2}, adset(status="paused", active_ads=3), REFS)
+    found = differences(
+        {"status": "active", "activeAds": 2}, adset(status="paused", active_ads=3), REFS
+    )
     assert stale_reason(found) == (
         "stale: live status is paused, expected active; live activeAds is 3, expected 2"
     )

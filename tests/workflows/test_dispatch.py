@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from dbos import DBOS, SetWorkflowID
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,25 +37,39 @@ from tests.helpers_pending import (
 
 @pytest.fixture()
 def sandbox(
-    boot: dict[str, Any], settings: Settings, session_factory: sessionmaker[Session],
+    boot: dict[str, Any],
+    settings: Settings,
+    session_factory: sessionmaker[Session],
     job_runtime: jobs.JobRuntime,
 ) -> Sandbox:
     return sync_sandbox(settings, session_factory, boot["layers"]["meta_ads"])
 
 
+@DBOS.workflow()
+def run_like_parent(pending_ids: list[str]) -> list[dict[str, Any]]:
+    """What an optimizer run does in its dispatching stage: one child per action, same ids."""
+    handles = []
+    for pending_id in pending_ids:
+        with SetWorkflowID(workflows.dispatch_workflow_id(pending_id)):
+            handles.append(DBOS.start_workflow(workflows.dispatch_workflow, pending_id))
+    return [handle.get_result() for handle in handles]
+
+
 def dispatch(runtime: jobs.JobRuntime, pending_id: str) -> dict[str, Any]:
     """Enqueue the dispatch the way approve does, and wait for it."""
     workflow_id = workflows.dispatch_workflow_id(pending_id)
-    runtime.enqueue(jobs.DISPATCH_QUEUE, workflows.dispatch_workflow, pending_id,
-                    workflow_id=workflow_id)  # fmt: skip
+    runtime.enqueue(
+        jobs.DISPATCH_QUEUE, workflows.dispatch_workflow, pending_id, workflow_id=workflow_id
+    )
     result: dict[str, Any] = runtime.wait(workflow_id, timeout=60)
     return result
 
 
 def sends(sandbox: Sandbox, pending_id: str) -> list[str]:
     """The outcomes of every send the platform received under this action's key."""
-    return [e["outcome"] for e in writelog.entries(sandbox.platform().state())
-            if e["key"] == pending_id]  # fmt: skip
+    return [
+        e["outcome"] for e in writelog.entries(sandbox.platform().state()) if e["key"] == pending_id
+    ]
 
 
 def events(session_factory: sessionmaker[Session], event_type: str) -> list[WebhookEvent]:
@@ -64,11 +79,14 @@ def events(session_factory: sessionmaker[Session], event_type: str) -> list[Webh
 
 def live_budget(sandbox: Sandbox) -> int | None:
     kind, _id, external_id, _name, _cents = budget_holder(sandbox)
-    return sandbox.platform().read_state(kind, external_id).daily_budget_cents  # type: ignore[arg-type]
+    return sandbox.platform().read_state(kind, external_id).daily_budget_cents
 
 
 def test_approval_is_dispatched_at_once_and_reaches_the_platform(
-    partner: Api, boot: dict[str, Any], sandbox: Sandbox, job_runtime: jobs.JobRuntime,
+    partner: Api,
+    boot: dict[str, Any],
+    sandbox: Sandbox,
+    job_runtime: jobs.JobRuntime,
     session_factory: sessionmaker[Session],
 ) -> None:
     pending_id, _current, target = budget_action(sandbox, origin="queued")
@@ -85,10 +103,13 @@ def test_approval_is_dispatched_at_once_and_reaches_the_platform(
     (event,) = events(session_factory, "approval.dispatched")
     assert event.data == row and event.project_id == boot["projectId"]
     # Local reads show the new budget without waiting for a sync.
-    kind, entity_id, *_ = budget_holder(sandbox)
+    _kind, entity_id, *_ = budget_holder(sandbox)
     with session_factory() as session:
-        holder = session.get(Campaign if kind == "campaign" else AdSet, entity_id)
-        assert holder is not None and holder.daily_budget_cents == target
+        campaign, adset = session.get(Campaign, entity_id), session.get(AdSet, entity_id)
+        cents = (
+            campaign.daily_budget_cents if campaign else adset.daily_budget_cents if adset else 0
+        )
+        assert cents == target
         audit = session.scalars(
             select(AuditEvent).where(AuditEvent.event_type == "pending.dispatched")
         ).one()
@@ -101,9 +122,16 @@ def test_stale_live_value_fails_the_dispatch_and_names_both_values(
     pending_id, current, _target = budget_action(sandbox)
     kind, _id, external_id, _name, _cents = budget_holder(sandbox)
     # Someone changed the budget in the platform's own UI after the proposal was made.
-    sandbox.platform().apply(WriteRequest(
-        "update_budget", kind, external_id, {}, {"dailyBudgetCents": current + 1234}, "manual",  # type: ignore[arg-type]
-    ))  # fmt: skip
+    sandbox.platform().apply(
+        WriteRequest(
+            "update_budget",
+            kind,
+            external_id,
+            {},
+            {"dailyBudgetCents": current + 1234},
+            "manual",
+        )
+    )
     result = dispatch(job_runtime, pending_id)
     reason = f"stale: live dailyBudgetCents is {current + 1234}, expected {current}"
     assert result == {"pendingId": pending_id, "status": "dispatch_failed", "reason": reason}
@@ -146,16 +174,30 @@ def test_a_pinned_campaign_block_decides_over_the_defaults(
 ) -> None:
     ad = active_ad(sandbox)
     pending_id = add_action(
-        session_factory, sandbox.layer_id, origin="auto", action_type="pause_ad",
-        entity_type="ad", entity_id=ad.id, entity_external_id=ad.external_id,
-        campaign_id=ad.campaign_id, adset_id=ad.adset_id,
-        current={"status": "active"}, new={"status": "paused"},
+        session_factory,
+        sandbox.layer_id,
+        origin="auto",
+        action_type="pause_ad",
+        entity_type="ad",
+        entity_id=ad.id,
+        entity_external_id=ad.external_id,
+        campaign_id=ad.campaign_id,
+        adset_id=ad.adset_id,
+        current={"status": "active"},
+        new={"status": "paused"},
     )
     with transaction(session_factory) as session:
-        session.add(CampaignAuthority(
-            campaign_id=ad.campaign_id, layer_id=sandbox.layer_id, creative="auto",
-            tactical="auto", structural="off", modified_at=ad.created_at, modified_by=None,
-        ))  # fmt: skip
+        session.add(
+            CampaignAuthority(
+                campaign_id=ad.campaign_id,
+                layer_id=sandbox.layer_id,
+                creative="auto",
+                tactical="auto",
+                structural="off",
+                modified_at=ad.created_at,
+                modified_by=None,
+            )
+        )
     result = dispatch(job_runtime, pending_id)
     assert (result["status"], result["reason"]) == ("dispatch_failed", "authority_axis_off")
 
@@ -188,7 +230,9 @@ def test_rate_limit_signal_is_honoured(
 
 
 def test_transient_errors_past_the_retry_ladder_fail_the_dispatch(
-    sandbox: Sandbox, job_runtime: jobs.JobRuntime, settings: Settings,
+    sandbox: Sandbox,
+    job_runtime: jobs.JobRuntime,
+    settings: Settings,
     session_factory: sessionmaker[Session],
 ) -> None:
     pending_id, current, _target = budget_action(sandbox)
@@ -266,7 +310,9 @@ def test_a_crash_after_the_platform_write_does_not_send_twice(
 
 
 def test_replaying_the_dispatch_never_sends_twice(
-    sandbox: Sandbox, job_runtime: jobs.JobRuntime, settings: Settings,
+    sandbox: Sandbox,
+    job_runtime: jobs.JobRuntime,
+    settings: Settings,
     session_factory: sessionmaker[Session],
 ) -> None:
     pending_id, _current, _target = budget_action(sandbox)
@@ -290,7 +336,9 @@ def test_a_settled_row_is_never_moved_again(
         assert pending_service.mark_dispatch_failed(session, pending_id, now=now, reason="x")
     with transaction(session_factory) as session:
         assert pending_service.mark_dispatched(session, pending_id, now=now, sent=True) is None
-        assert pending_service.mark_dispatch_failed(session, pending_id, now=now, reason="y") is None
+        assert (
+            pending_service.mark_dispatch_failed(session, pending_id, now=now, reason="y") is None
+        )
         assert not pending_service.claim_attempt(session, pending_id, now)
     row = get_row(session_factory, pending_id)
     assert (row.status, row.dispatch_failure_reason) == ("dispatch_failed", "x")
@@ -301,10 +349,17 @@ def test_pause_ad_is_sent_and_mirrored_locally(
 ) -> None:
     ad = active_ad(sandbox)
     pending_id = add_action(
-        session_factory, sandbox.layer_id, origin="auto", action_type="pause_ad",
-        entity_type="ad", entity_id=ad.id, entity_external_id=ad.external_id,
-        campaign_id=ad.campaign_id, adset_id=ad.adset_id,
-        current={"status": "active"}, new={"status": "paused"},
+        session_factory,
+        sandbox.layer_id,
+        origin="auto",
+        action_type="pause_ad",
+        entity_type="ad",
+        entity_id=ad.id,
+        entity_external_id=ad.external_id,
+        campaign_id=ad.campaign_id,
+        adset_id=ad.adset_id,
+        current={"status": "active"},
+        new={"status": "paused"},
     )
     assert dispatch(job_runtime, pending_id)["status"] == "dispatched"
     assert sandbox.platform().read_state("ad", ad.external_id).status == "paused"
@@ -324,18 +379,27 @@ def test_pushed_creative_shows_up_in_the_local_ads(
         assert adset is not None
     state = platform.read_state("adset", adset.external_id)
     creative = next(
-        c for c in platform.list_creatives()  # type: ignore[attr-defined]
+        c
+        for c in platform.list_creatives()
         if c.external_id not in state.active_creative_external_ids and not c.safety_failed
     )
     context = {
-        "campaignExternalId": None, "adsetExternalId": adset.external_id,
-        "adsContentId": "adc_01TESTCONTENT", "creativeExternalId": creative.external_id,
+        "campaignExternalId": None,
+        "adsetExternalId": adset.external_id,
+        "adsContentId": "adc_01TESTCONTENT",
+        "creativeExternalId": creative.external_id,
         "creativeName": creative.name,
-    }  # fmt: skip
+    }
     pending_id = add_action(
-        session_factory, sandbox.layer_id, origin="auto", action_type="push_creative",
-        entity_type="adset", entity_id=adset.id, entity_external_id=adset.external_id,
-        campaign_id=adset.campaign_id, adset_id=adset.id,
+        session_factory,
+        sandbox.layer_id,
+        origin="auto",
+        action_type="push_creative",
+        entity_type="adset",
+        entity_id=adset.id,
+        entity_external_id=adset.external_id,
+        campaign_id=adset.campaign_id,
+        adset_id=adset.id,
         current={"activeAds": state.active_ads},
         new={"adsContentId": "adc_01TESTCONTENT", "activeAds": (state.active_ads or 0) + 1},
         write_context=context,
@@ -350,3 +414,71 @@ def test_pushed_creative_shows_up_in_the_local_ads(
         assert ad.creative_external_id == creative.external_id and ad.name == creative.name
     live = platform.read_state("adset", adset.external_id)
     assert creative.external_id in live.active_creative_external_ids
+
+
+def test_a_run_joining_an_approvals_dispatch_sends_once(
+    sandbox: Sandbox, job_runtime: jobs.JobRuntime, session_factory: sessionmaker[Session]
+) -> None:
+    approved, _current, target = budget_action(sandbox)
+    ad = active_ad(sandbox)
+    auto = add_action(
+        session_factory,
+        sandbox.layer_id,
+        origin="auto",
+        action_type="pause_ad",
+        entity_type="ad",
+        entity_id=ad.id,
+        entity_external_id=ad.external_id,
+        current={"status": "active"},
+        new={"status": "paused"},
+    )
+    # The approval's dispatch is already queued when the run starts its children.
+    job_runtime.enqueue(
+        jobs.DISPATCH_QUEUE,
+        workflows.dispatch_workflow,
+        approved,
+        workflow_id=workflows.dispatch_workflow_id(approved),
+    )
+    with SetWorkflowID(f"test-run-{approved}"):
+        handle = DBOS.start_workflow(run_like_parent, [approved, auto])
+    results = handle.get_result()
+    assert [r["status"] for r in results] == ["dispatched", "dispatched"]
+    assert sends(sandbox, approved) == ["applied"] and sends(sandbox, auto) == ["applied"]
+    assert live_budget(sandbox) == target
+
+
+class AnswerLost:
+    """A platform whose first send lands but then fails with an error nobody classified."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def apply(self, write: WriteRequest) -> Any:
+        result = self.inner.apply(write)
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("connection reset by peer")
+        return result
+
+
+def test_an_unclassified_adapter_error_is_retried_after_reading_the_live_value(
+    sandbox: Sandbox, settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    pending_id, _current, target = budget_action(sandbox)
+    platform = AnswerLost(sandbox.platform())
+
+    def opener(*_args: Any) -> Any:
+        return platform
+
+    first = workflows.attempt_dispatch(settings, session_factory, pending_id, 0, opener=opener)
+    assert (
+        first["status"] == "approved" and first["retryInSec"] == settings.dispatch_retry_delays[0]
+    )
+    assert first["reason"] == "RuntimeError: connection reset by peer"
+    second = workflows.attempt_dispatch(settings, session_factory, pending_id, 1, opener=opener)
+    assert second["status"] == "dispatched"
+    assert sends(sandbox, pending_id) == ["applied"] and live_budget(sandbox) == target

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
-    Integer,
     String,
     UniqueConstraint,
 )

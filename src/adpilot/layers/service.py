@@ -33,7 +33,7 @@ from adpilot.layers.schemas import (
 )
 from adpilot.platforms.base import ACTION_TYPES
 from adpilot.platforms.registry import save_market_state
-from adpilot.sim.bootstrap import bootstrap_market
+from adpilot.sim.bootstrap import bootstrap_market_cached
 from adpilot.sim.reports import CreativeRecord, creatives_data
 
 DEFAULT_SCHEDULE_INTERVAL = dt.timedelta(hours=6)
@@ -105,6 +105,7 @@ def connect_sandbox_account(
     external_id: str,
     name: str | None,
     replace: bool = False,
+    seed: int | None = None,
 ) -> AdAccount:
     """Connect a simulated account: a seeded market with 30 days of history ending yesterday."""
     layer = get_or_create_layer(session, project, platform)
@@ -118,8 +119,14 @@ def connect_sandbox_account(
         )
     now = utcnow()
     account_id = new_id("aac")
-    seed = zlib.crc32(f"{account_id}:{external_id}".encode())
-    market = bootstrap_market(platform, seed, now.date())  # type: ignore[arg-type]
+    if seed is None:
+        seed = zlib.crc32(f"{account_id}:{external_id}".encode())
+    market = bootstrap_market_cached(
+        platform,  # type: ignore[arg-type]
+        seed,
+        now.date(),
+        account_external_id=external_id,
+    )
     save_market_state(session, account_id, market.to_state())
     seed_creative_library(session, project.id, platform, creatives_data(market), now)
     if existing is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -9,7 +10,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from adpilot import errors
-from adpilot.db import transaction
+from adpilot.auth.service import Principal
+from adpilot.db import read_session, transaction
 from adpilot.deps import AnyPrincipal, AppContext, Ctx, RawBody, visible_project, write
 from adpilot.kit.body import body_schema, parse_body
 from adpilot.kit.clock import utcnow
@@ -41,10 +43,11 @@ def _expire_scope(ctx: AppContext, project_id: str, platform: str) -> None:
     """Expire this scope's overdue rows first, so no answer ever shows an expired row as pending.
 
     The cheap check keeps ordinary reads free of a write transaction; the expiry commits on its
-    own, even when the request then answers 409 EXPIRED.
+    own, even when the request then answers 409 EXPIRED. Reads that follow open a fresh session:
+    one begun earlier could still see the rows as pending (SQLite snapshots at the first read).
     """
     now = utcnow()
-    with ctx.session_factory() as session:
+    with read_session(ctx.session_factory) as session:
         due = service.has_due(session, now, project_id=project_id, platform=platform)
     if due:
         with transaction(ctx.session_factory) as session:
@@ -91,7 +94,7 @@ def list_pending(
     filters = _filters(status, action_type, run_id)
     size = check_limit(limit)
     _expire_scope(ctx, project.id, short)
-    with ctx.session_factory() as session:
+    with read_session(ctx.session_factory) as session:
         page = service.list_page(
             session,
             secret=ctx.settings.secret_key,
@@ -116,7 +119,7 @@ def count_pending(
     short = path_platform(platform)
     filters = _filters(status, action_type, run_id)
     _expire_scope(ctx, project.id, short)
-    with ctx.session_factory() as session:
+    with read_session(ctx.session_factory) as session:
         n = service.count(session, project_id=project.id, platform=short, filters=filters)
     return _json({"count": n})
 
@@ -125,7 +128,7 @@ def count_pending(
 def get_pending(ctx: Ctx, project: ReadProject, platform: str, pendingId: str) -> Response:
     short = path_platform(platform)
     _expire_scope(ctx, project.id, short)
-    with ctx.session_factory() as session:
+    with read_session(ctx.session_factory) as session:
         row = service.get_action(
             session, project_id=project.id, platform=short, pending_id=pendingId
         )
@@ -134,18 +137,18 @@ def get_pending(ctx: Ctx, project: ReadProject, platform: str, pendingId: str) -
 
 def _require_row(ctx: AppContext, project_id: str, platform: str, pending_id: str) -> None:
     """404 for an unknown row (or one under another platform) before the body is looked at."""
-    with ctx.session_factory() as session:
+    with read_session(ctx.session_factory) as session:
         service.get_action(session, project_id=project_id, platform=platform, pending_id=pending_id)
 
 
 def _decide(
     request: Request,
     ctx: AppContext,
-    principal: AnyPrincipal,
+    principal: Principal,
     raw: bytes,
     project_id: str,
     platform: str,
-    decide: Any,
+    decide: Callable[[Session], dict[str, Any]],
 ) -> Response:
     try:
         response: Response = write(

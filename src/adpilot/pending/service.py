@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from adpilot import errors
 from adpilot.audit import service as audit
 from adpilot.auth.service import Principal
+from adpilot.db import execute_update
 from adpilot.entities.models import Ad, AdsContent, AdSet, Campaign
 from adpilot.gate import service as gate_service
 from adpilot.kit.clock import isoformat, utcnow
@@ -252,7 +253,7 @@ def list_page(
     return {"items": [to_api(row) for row in rows], "nextCursor": next_cursor}
 
 
-def count_query(project_id: str, platform: str, filters: ListFilters) -> Select[tuple[int]]:
+def count_query(project_id: str, platform: str, filters: ListFilters) -> Select[Any]:
     """`COUNT(*)` answered from ix_pending_scope_status alone (project, platform, origin, status,
     expires_at, action_type), so a badge stays fast at a million rows."""
     return (
@@ -281,7 +282,9 @@ def get_action(
 # --- expiry --------------------------------------------------------------------------------
 
 
-def _due(now: dt.datetime, project_id: str | None, platform: str | None) -> list[Any]:
+def _due(
+    now: dt.datetime, project_id: str | None, platform: str | None
+) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = [
         PendingAction.status == "pending",
         PendingAction.expires_at <= now,
@@ -391,13 +394,13 @@ def _move(
     *extra: ColumnElement[bool],
 ) -> bool:
     """The one way a row changes status: a guarded update that reports whether it won."""
-    result = session.execute(
+    statement = (
         update(PendingAction)
         .where(PendingAction.id == pending_id, PendingAction.status == expected, *extra)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return execute_update(session, statement) == 1
 
 
 def _reload(session: Session, pending_id: str) -> PendingAction:
@@ -714,6 +717,16 @@ def dispatch_plan(session: Session, pending_id: str) -> DispatchPlan | None:
         blocked_reason=_blocked_reason(session, row, account) if row.status == "approved" else None,
         refs=_creative_refs(session, row),
     )
+
+
+def status_of(session: Session, pending_id: str) -> tuple[str, str | None] | None:
+    """(status, dispatch failure reason) as stored now, or None for an unknown id."""
+    found = session.execute(
+        select(PendingAction.status, PendingAction.dispatch_failure_reason).where(
+            PendingAction.id == pending_id
+        )
+    ).first()
+    return (found[0], found[1]) if found is not None else None
 
 
 def claim_attempt(session: Session, pending_id: str, now: dt.datetime) -> bool:

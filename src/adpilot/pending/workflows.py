@@ -10,17 +10,20 @@ shows the new value (a crash after the write), the row is marked dispatched with
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from dbos import DBOS
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot import jobs
 from adpilot.config import Settings
-from adpilot.db import transaction
+from adpilot.db import read_session, transaction
 from adpilot.kit.clock import utcnow
 from adpilot.kit.uow import after_commit
+from adpilot.layers.models import AdAccount
 from adpilot.pending import service
 from adpilot.platforms.base import (
     AdPlatform,
@@ -90,20 +93,82 @@ def _succeed(
 
 
 def _settled(session: Session, pending_id: str) -> dict[str, Any]:
-    plan = service.dispatch_plan(session, pending_id)
-    if plan is None:
+    """Someone else moved the row first: report where it stands."""
+    found = service.status_of(session, pending_id)
+    if found is None:
         return _outcome(pending_id, None, "no such pending action")
-    return _outcome(pending_id, plan.status, plan.failure_reason)
+    return _outcome(pending_id, *found)
 
 
-def _retry_delay(settings: Settings, attempt: int, exc: PlatformTransientError) -> float | None:
+def _retry_delay(settings: Settings, attempt: int, retry_after: float | None) -> float | None:
     """Seconds before the next attempt, or None once the retry ladder is used up."""
     ladder = settings.dispatch_retry_delays
     if attempt >= len(ladder):
         return None
     # The platform's own rate-limit signal wins when it asks for a longer pause.
-    asked = min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SEC)
+    asked = min(retry_after or 0.0, MAX_RETRY_AFTER_SEC)
     return max(float(ladder[attempt]), asked)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What the live entity says about the write: already there, refused, or to be sent."""
+
+    applied: bool = False
+    refusal: str | None = None
+
+
+def _inspect(platform: AdPlatform, plan: service.DispatchPlan) -> _Verdict:
+    """Platform reads and checks only; nothing is written here."""
+    write = plan.write
+    if plan.attempts_made > 0:
+        # A send may already have gone out (a crash, a lost answer): the live value decides,
+        # even over a kill switch flipped since, because the write is then a fact.
+        state = platform.read_state(write.entity_type, write.entity_external_id)
+        if service.already_applied(write.new_value, state, plan.refs):
+            return _Verdict(applied=True)
+        if plan.blocked_reason is not None:
+            return _Verdict(refusal=plan.blocked_reason)
+    else:
+        # Nothing was sent yet: a blocked row costs no platform call at all.
+        if plan.blocked_reason is not None:
+            return _Verdict(refusal=plan.blocked_reason)
+        state = platform.read_state(write.entity_type, write.entity_external_id)
+        if service.already_applied(write.new_value, state, plan.refs):
+            return _Verdict(applied=True)
+    stale = service.differences(write.current_value, state, plan.refs)
+    if stale:
+        return _Verdict(refusal=service.stale_reason(stale))
+    return _Verdict()
+
+
+def _on_error(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    plan: service.DispatchPlan,
+    attempt: int,
+    exc: Exception,
+) -> dict[str, Any]:
+    """Settle or schedule a retry after a failed platform call."""
+    pending_id = plan.pending_id
+    if isinstance(exc, PlatformAuthError):
+        with transaction(factory) as session:
+            service.mark_token(session, plan.account.id, exc.token_status, utcnow())
+        return _fail(factory, pending_id, f"platform auth failed: {_platform_reason(exc)}")
+    if isinstance(exc, PlatformError) and not isinstance(exc, PlatformTransientError):
+        return _fail(factory, pending_id, _platform_reason(exc))
+    # Transient, or an error the adapter did not classify: whether the write landed is unknown,
+    # so retry, and the next attempt reads the live value before sending anything.
+    if isinstance(exc, PlatformError):
+        reason, retry_after = _platform_reason(exc), getattr(exc, "retry_after", None)
+    else:
+        log.exception("dispatch of %s: unexpected platform adapter error", pending_id)
+        reason, retry_after = f"{type(exc).__name__}: {exc}", None
+    delay = _retry_delay(settings, attempt, retry_after)
+    if delay is None:
+        return _fail(factory, pending_id, f"platform error after {attempt + 1} attempts: {reason}")
+    log.info("dispatch of %s: %s; retrying in %.1fs", pending_id, reason, delay)
+    return {**_outcome(pending_id, "approved", reason), "retryInSec": delay}
 
 
 def attempt_dispatch(
@@ -112,57 +177,42 @@ def attempt_dispatch(
     pending_id: str,
     attempt: int,
     *,
-    opener: Any = open_platform,
+    opener: Callable[[Settings, sessionmaker[Session], AdAccount], AdPlatform] = open_platform,
 ) -> dict[str, Any]:
     """One dispatch attempt. Returns `{pendingId, status, reason, retryInSec}`; `retryInSec` is
-    set when a transient error asks for another attempt after that many seconds."""
-    with transaction(factory) as session:
+    set when the platform should be tried again after that many seconds."""
+    with read_session(factory) as session:
         plan = service.dispatch_plan(session, pending_id)
     if plan is None:
         return _outcome(pending_id, None, "no such pending action")
     if plan.status != "approved":
         return _outcome(pending_id, plan.status, plan.failure_reason)
     try:
-        platform: AdPlatform = opener(settings, factory, plan.account)
+        platform = opener(settings, factory, plan.account)
     except NotImplementedError as exc:
         return _fail(factory, pending_id, f"platform unavailable: {exc}")
-    write = plan.write
     try:
-        state = None
-        if plan.attempts_made > 0:
-            # A send may already have gone out (a crash, a timeout): the live value decides.
-            state = platform.read_state(write.entity_type, write.entity_external_id)
-            if service.already_applied(write.new_value, state, plan.refs):
-                return _succeed(factory, pending_id, sent=False)
-        if plan.blocked_reason is not None:
-            return _fail(factory, pending_id, plan.blocked_reason)
-        if state is None:
-            state = platform.read_state(write.entity_type, write.entity_external_id)
-            if service.already_applied(write.new_value, state, plan.refs):
-                return _succeed(factory, pending_id, sent=False)
-        stale = service.differences(write.current_value, state, plan.refs)
-        if stale:
-            return _fail(factory, pending_id, service.stale_reason(stale))
+        verdict = _inspect(platform, plan)
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:
+        return _on_error(settings, factory, plan, attempt, exc)
+    if verdict.applied:
+        return _succeed(factory, pending_id, sent=False)
+    if verdict.refusal is not None:
+        return _fail(factory, pending_id, verdict.refusal)
+    with transaction(factory) as session:
+        claimed = service.claim_attempt(session, pending_id, utcnow())
+    if not claimed:
         with transaction(factory) as session:
-            claimed = service.claim_attempt(session, pending_id, utcnow())
-        if not claimed:
-            with transaction(factory) as session:
-                return _settled(session, pending_id)
-        result = platform.apply(write)
-        return _succeed(factory, pending_id, sent=True, created=result.created_external_id)
-    except PlatformTransientError as exc:
-        delay = _retry_delay(settings, attempt, exc)
-        if delay is None:
-            reason = f"platform error after {attempt + 1} attempts: {_platform_reason(exc)}"
-            return _fail(factory, pending_id, reason)
-        log.info("dispatch of %s: transient error, retrying in %.1fs", pending_id, delay)
-        return {**_outcome(pending_id, "approved", _platform_reason(exc)), "retryInSec": delay}
-    except PlatformAuthError as exc:
-        with transaction(factory) as session:
-            service.mark_token(session, plan.account.id, exc.token_status, utcnow())
-        return _fail(factory, pending_id, f"platform auth failed: {_platform_reason(exc)}")
-    except PlatformError as exc:
-        return _fail(factory, pending_id, _platform_reason(exc))
+            return _settled(session, pending_id)
+    try:
+        result = platform.apply(plan.write)
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:
+        return _on_error(settings, factory, plan, attempt, exc)
+    return _succeed(factory, pending_id, sent=True, created=result.created_external_id)
 
 
 def _database_hiccup(exc: BaseException) -> bool:

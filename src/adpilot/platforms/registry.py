@@ -54,6 +54,4 @@ def open_platform(
             account.id,
             utcnow,
         )
-    raise NotImplementedError(
-        f"live {account.platform} accounts need the platform's HTTP adapter"
-    )
+    raise NotImplementedError(f"live {account.platform} accounts need the platform's HTTP adapter")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -85,15 +86,15 @@ def _social_layout(platform: PlatformName) -> tuple[_Campaign, ...]:
                 ),
                 _AdSet(
                     "US 35-54",
-                    cpa=1.0,
-                    budget=90,
+                    cpa=0.75,
+                    budget=120,
                     kappa=1.0,
                     ads=(
                         _Ad("Founder story — 30s", 1.1, wear=0.8),
                         _Ad("Carousel — features", 1.0, wear=0.85),
                         _Ad("Static — offer", 0.95, wear=fresh),
                         # Clicks well, never converts: the clear loser.
-                        _Ad("Meme — clickbait", 2.2, cvr=0.04, wear=fresh, role="loser"),
+                        _Ad("Meme — clickbait", 4.0, cvr=0.005, wear=fresh, role="loser"),
                     ),
                 ),
                 # The losing ad set: expensive everywhere.
@@ -221,7 +222,7 @@ def _apple_layout() -> tuple[_Campaign, ...]:
                         kw("habit tracker [exact]", 1.1),
                         kw("daily planner [exact]", 1.0),
                         # Lots of taps, no installs.
-                        kw("free planner [exact]", 3.0, cvr=0.01, role="loser"),
+                        kw("free planner [exact]", 8.0, cvr=0.001, role="loser"),
                     ),
                 ),
                 _AdSet(
@@ -439,16 +440,13 @@ def bootstrap_problems(m: Market) -> list[str]:
     if not winners.any():
         problems.append("no winning budget holder")
 
-    # A losing ad: > $50 and no conversions in 7 days, or CPA > 2.5× the pool with real spend.
+    # A losing ad beside others: > $50 and no conversions in 7 days, and a 30-day CPA above
+    # 2.5× the pool (both, so no estimator can mistake it for bad luck).
     s7, c7 = _window_sums(spend, 7), _window_sums(conv, 7)
     s30, c30 = _window_sums(spend, 30), _window_sums(conv, 30)
     live = m.ads.status == ACTIVE
     siblings = np.bincount(a_set[live], minlength=len(m.adsets.id))[a_set]
-    loser = (
-        live
-        & (siblings > 1)
-        & (((s7 > 5000) & (c7 == 0)) | ((_cpa(s30, c30) > 2.5 * pool_cpa) & (s30 > 2.5 * pool_cpa)))
-    )
+    loser = live & (siblings > 1) & (s7 > 5000) & (c7 == 0) & (_cpa(s30, c30) > 2.5 * pool_cpa)
     if not loser.any():
         problems.append("no losing ad")
 
@@ -516,3 +514,20 @@ def bootstrap_market(
             return market
     assert market is not None
     return market
+
+
+@functools.lru_cache(maxsize=32)
+def bootstrap_market_cached(
+    platform: PlatformName,
+    seed: int,
+    today: dt.date,
+    timezone: str = "UTC",
+    account_external_id: str | None = None,
+) -> Market:
+    """`bootstrap_market`, remembered per arguments: building one takes a few hundred ms.
+
+    The returned market is shared: callers must only read it (`to_state()` gives a copy).
+    """
+    return bootstrap_market(
+        platform, seed, today, timezone=timezone, account_external_id=account_external_id
+    )

@@ -147,7 +147,7 @@ class MarketBuilder:
         hcvr = (
             np.asarray(hour_cvr, dtype=float)
             if hour_cvr is not None
-            else np.asarray(HOUR_CVR) * np.exp([self.rng.gauss(0.0, 0.12) for _ in range(24)])
+            else np.asarray(HOUR_CVR) * np.exp([self.rng.gauss(0.0, 0.04) for _ in range(24)])
         )
         # Normalise so the ad set's base rates are its traffic-weighted averages.
         hcvr = hcvr / float(np.sum(_HOUR_W * hcvr))
@@ -204,15 +204,11 @@ class MarketBuilder:
         rest = [g / sum(gammas) * (1.0 - main) for g in gammas]
         specs = [CountrySpec(self.countries[0], main, 1.0, 1.0)]
         for code, w in zip(picked, rest, strict=True):
-            specs.append(
-                CountrySpec(
-                    code,
-                    float(w),
-                    cvr=math.exp(self.rng.gauss(0.0, 0.3)),
-                    # Most markets are cheaper than the primary one.
-                    cpm=math.exp(self.rng.gauss(-0.3, 0.25)),
-                )
-            )
+            # Most markets are cheaper than the primary one, and their clicks are worth less too:
+            # CPA differs between countries far less than CPM does.
+            cpm = math.exp(self.rng.gauss(-0.3, 0.25))
+            cvr = cpm**0.8 * math.exp(self.rng.gauss(0.0, 0.15))
+            specs.append(CountrySpec(code, float(w), cvr=cvr, cpm=cpm))
         return specs
 
     def creative(
@@ -350,19 +346,28 @@ class MarketBuilder:
                     wear = math.exp(-min(used, 3.0))
             ads.cum[a] = float(round(-math.log(max(wear, 1e-6)) * tau))
 
-    def _calibrate(self, m: Market) -> None:
-        """Scale the CVR of ad sets given a target CPA so their expected CPA lands on it."""
+    def _calibrate(self, m: Market, rounds: int = 5) -> None:
+        """Scale ad sets given a target CPA so their expected CPA over the history lands on it.
+
+        Each round replays the history without noise (fatigue accruing, campaign budgets
+        re-splitting), then moves the ad set's CVR and CPM so its average CPA meets the target.
+        """
         if not self._target_cpa:
             return
-        for _ in range(3):
-            # Calibrate on the last history day's line-up (every ad created by then is live).
-            plan = plan_day(m, self.today.toordinal() - 1, neutral=True)
-            a_set = m.ads.adset
-            imps = plan.impressions[a_set] * plan.share
-            spend = np.bincount(a_set, weights=imps * plan.cpm_eff[a_set] / 1000.0,
-                                minlength=len(m.adsets.id))  # fmt: skip
-            conv = np.bincount(a_set, weights=imps * plan.ctr * plan.cvr,
-                               minlength=len(m.adsets.id))  # fmt: skip
+        a_set = m.ads.adset
+        n_sets = len(m.adsets.id)
+        start_cum = m.ads.cum.copy()
+        for _ in range(rounds):
+            spend = np.zeros(n_sets)
+            conv = np.zeros(n_sets)
+            for day in range(self.start.toordinal(), self.today.toordinal()):
+                plan = plan_day(m, day, neutral=True)
+                imps = plan.impressions[a_set] * plan.share
+                spend += np.bincount(a_set, weights=imps * plan.cpm_eff[a_set], minlength=n_sets)
+                conv += np.bincount(a_set, weights=imps * plan.ctr * plan.cvr, minlength=n_sets)
+                m.ads.cum = m.ads.cum + imps
+            m.ads.cum = start_cum.copy()
+            spend /= 1000.0
             for s, target in self._target_cpa.items():
                 if conv[s] <= 0 or spend[s] <= 0:
                     continue

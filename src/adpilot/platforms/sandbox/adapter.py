@@ -258,6 +258,14 @@ class SandboxPlatform:
                 kind = "transient"
             writelog.record(state, write, now, kind, error=error.message)
             return error
+        if self.platform == "meta" and _budget_edits_last_hour(state, write, now) >= 4:
+            # Meta allows 4 budget changes per ad set per hour, then blocks its budget for 1 h.
+            writelog.record(state, write, now, "transient", error="budget change limit")
+            return PlatformTransientError(
+                "(#17) User request limit reached: too many budget changes for this ad set",
+                platform_code="17",
+                retry_after=3600.0,
+            )
         market = self._load(state)
         self._catch_up(market)
         try:
@@ -280,6 +288,20 @@ class SandboxPlatform:
             return faults.fault_error(fault, self.platform)
         writelog.record(state, write, now, "applied", result=payload)
         return result
+
+
+def _budget_edits_last_hour(state: dict[str, Any], write: WriteRequest, now: dt.datetime) -> int:
+    if write.action_type != "update_budget":
+        return 0
+    since = now - dt.timedelta(hours=1)
+    return sum(
+        1
+        for e in state.get("writes", [])
+        if e["action_type"] == "update_budget"
+        and e["outcome"] in writelog.CHANGED
+        and e["entity"]["external_id"] == write.entity_external_id
+        and dt.datetime.fromisoformat(e["at"]) > since
+    )
 
 
 def _need(write: WriteRequest, key: str) -> Any:
