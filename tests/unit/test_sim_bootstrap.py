@@ -25,6 +25,17 @@ def market(request: pytest.FixtureRequest) -> Market:
     return bootstrap_market(request.param, 1234, TODAY)
 
 
+@pytest.fixture(scope="module")
+def apple_market() -> Market:
+    return bootstrap_market("apple", 1234, TODAY)
+
+
+@pytest.fixture(scope="module", params=["meta", "tiktok"])
+def social_market(request: pytest.FixtureRequest) -> Market:
+    """Meta and TikTok: the platforms whose ads tire (search ads do not)."""
+    return bootstrap_market(request.param, 1234, TODAY)
+
+
 @dataclass
 class Windows:
     """Per-ad sums over the last N days (as a run on TODAY would compute them)."""
@@ -97,9 +108,8 @@ def test_an_ad_is_a_clear_loser(market: Market) -> None:
     assert losers.any()
 
 
-def test_apple_has_a_losing_ad_group_in_a_campaign_with_others(market: Market) -> None:
-    if market.platform != "apple":
-        pytest.skip("Apple-specific")
+def test_apple_has_a_losing_ad_group_in_a_campaign_with_others(apple_market: Market) -> None:
+    market = apple_market
     w = windows(market)
     n_sets = len(market.adsets.id)
     set_cpa = cpa(
@@ -113,9 +123,8 @@ def test_apple_has_a_losing_ad_group_in_a_campaign_with_others(market: Market) -
     assert market.campaigns.cbo.all()  # budgets live on Apple campaigns
 
 
-def test_an_ad_is_visibly_fatigued(market: Market) -> None:
-    if market.platform == "apple":
-        pytest.skip("search ads do not tire")
+def test_an_ad_is_visibly_fatigued(social_market: Market) -> None:
+    market = social_market
     mx = ad_matrix(market, TODAY - dt.timedelta(days=30), YESTERDAY, as_of=TODAY)
     w = windows(market)
     ctr_first = mx.clicks[:, :7].sum(axis=1) / np.maximum(mx.impressions[:, :7].sum(axis=1), 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adpilot.db import Base, JSONType, UTCDateTime
@@ -26,6 +26,6 @@ class Verdict(Base):
     mode: Mapped[str | None] = mapped_column(String(8))  # the axis mode that applied
     # denied | queued | dispatch (gate); approved | rejected (a person's decision)
     decision: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(500))
+    reason: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

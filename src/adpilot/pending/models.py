@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adpilot.db import Base, JSONType, UTCDateTime
@@ -49,13 +49,13 @@ class PendingAction(Base):
     axis: Mapped[str] = mapped_column(String(16))
     current_value: Mapped[dict[str, Any]] = mapped_column(JSONType)
     new_value: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    summary: Mapped[str] = mapped_column(String(1000))
-    rationale: Mapped[str] = mapped_column(String(2000))
+    summary: Mapped[str] = mapped_column(Text)
+    rationale: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
     proposed_action: Mapped[dict[str, Any]] = mapped_column(JSONType)
     # Context the write needs beyond the values (e.g. the creative's platform asset ref).
     write_context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    evidence_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    evidence_fingerprint: Mapped[str | None] = mapped_column(Text)
     # pending | approved | rejected | dispatched | dispatch_failed
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -65,6 +65,6 @@ class PendingAction(Base):
     comment: Mapped[str | None] = mapped_column(String(2000))
     rejection_reason: Mapped[str | None] = mapped_column(String(500))
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    dispatch_failure_reason: Mapped[str | None] = mapped_column(String(2000))
+    dispatch_failure_reason: Mapped[str | None] = mapped_column(Text)
     dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -603,7 +603,6 @@ def dispatch_targets(ctx: StageContext, run_id: str) -> tuple[list[str], list[st
                     PendingAction.layer_id == run.layer_id,
                     PendingAction.status == "approved",
                     PendingAction.origin == "queued",
-                    PendingAction.expires_at > utcnow(),
                 )
             )
         )

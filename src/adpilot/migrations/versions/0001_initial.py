@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 06:59:52.763602
+Create Date: 2026-11-22 07:56:28.671898
 """
 
 from __future__ import annotations
@@ -413,7 +413,7 @@ def upgrade() -> None:
         sa.Column("axis", sa.String(length=16), nullable=False),
         sa.Column("mode", sa.String(length=8), nullable=True),
         sa.Column("decision", sa.String(length=16), nullable=False),
-        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
         sa.Column(
             "actor",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
@@ -672,8 +672,8 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("summary", sa.String(length=1000), nullable=False),
-        sa.Column("rationale", sa.String(length=2000), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("rationale", sa.Text(), nullable=False),
         sa.Column("confidence", sa.Float(), nullable=False),
         sa.Column(
             "proposed_action",
@@ -685,7 +685,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("evidence_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("evidence_fingerprint", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", adpilot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", adpilot.db.UTCDateTime(timezone=True), nullable=False),
@@ -698,7 +698,7 @@ def upgrade() -> None:
         sa.Column("comment", sa.String(length=2000), nullable=True),
         sa.Column("rejection_reason", sa.String(length=500), nullable=True),
         sa.Column("dispatched_at", adpilot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("dispatch_failure_reason", sa.String(length=2000), nullable=True),
+        sa.Column("dispatch_failure_reason", sa.Text(), nullable=True),
         sa.Column("dispatch_attempts", sa.Integer(), nullable=False),
         sa.Column("updated_at", adpilot.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
