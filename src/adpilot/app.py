@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adpilot import __version__, errors
 from adpilot.deps import AppContext
 from adpilot.kit.ids import new_id
+from adpilot.kit.ratelimit import Quota, RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +73,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         version=__version__,
         description="Self-hostable ads optimizer with a partner HTTP API.",
     )
+    if ctx.limiter is None:
+        ctx.limiter = RateLimiter.from_settings(ctx.settings)
     app.state.ctx = ctx
 
     @app.middleware("http")
@@ -81,6 +84,10 @@ def create_app(ctx: AppContext) -> FastAPI:
         request.state.request_id = new_id("req")
         response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
+        # Set once the key is authenticated, so 4xx answers to a valid key carry it too.
+        quota: Quota | None = getattr(request.state, "rate_limit", None)
+        if quota is not None:
+            response.headers.update(quota.headers())
         return response
 
     @app.exception_handler(errors.ApiError)

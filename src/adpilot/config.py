@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     # DBOS keeps its workflow state here; defaults to a SQLite file beside the app database
     # (embedded) or to the app database itself (PostgreSQL, schema `dbos`).
     jobs_database_url: str | None = None
+    # Rate-limit buckets live in this Redis when set (shared by every API process), else in memory.
     redis_url: str | None = None
+    rate_limit_key_prefix: str = "adpilot-ratelimit"
     executor_id: str = "local"
     app_version: str = "1"
 

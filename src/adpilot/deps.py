@@ -15,6 +15,7 @@ from adpilot.auth.service import Principal
 from adpilot.config import Settings
 from adpilot.db import read_session as db_read_session
 from adpilot.kit.idempotency import WriteResult, run_write
+from adpilot.kit.ratelimit import RateLimiter, class_of
 from adpilot.layers.models import Project
 
 
@@ -24,6 +25,8 @@ class AppContext:
     session_factory: sessionmaker[Session]
     # Set when the job engine runs in (or is reachable from) this process.
     jobs: Any = None
+    # Built from settings by create_app unless one is given.
+    limiter: RateLimiter | None = None
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -68,7 +71,26 @@ def get_principal(request: Request, ctx: Ctx) -> Principal:
             session, secret_key=ctx.settings.secret_key, presented=presented
         )
     request.state.principal = principal
+    _count_request(request, ctx, principal)
     return principal
+
+
+def _count_request(request: Request, ctx: AppContext, principal: Principal) -> None:
+    """Spend one request from the key's bucket for this route, right after authentication.
+
+    Before scope, path and body checks: the limit is about the caller, so a key over it gets one
+    answer whatever else is wrong, and 403/404 probing costs the same as any other request. The
+    request-id middleware copies the quota into the response headers, errors included.
+    """
+    if ctx.limiter is None:
+        return
+    endpoint_class = class_of(request.method, request.scope.get("route"))
+    quota = ctx.limiter.hit(principal.api_key_id, principal.rate_limit_tier, endpoint_class)
+    if quota is None:
+        return
+    request.state.rate_limit = quota
+    if not quota.allowed:
+        raise quota.exceeded()
 
 
 AnyPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -314,3 +314,48 @@ def test_schedule_cron_and_off() -> None:
     assert next_run_after(None, base) == base + dt.timedelta(hours=6)
     assert next_run_after("off", base) is None
     assert next_run_after("0 */4 * * *", base) == dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+
+
+CREATIVE_ACTIONS = {"push_creative", "replace_creative", "prune_creative"}
+
+
+def test_bootstrap_promise_holds_across_seeds(client: Any, settings: Any, session_factory: Any,
+                                              job_runtime: Any) -> None:
+    """SPEC §10: a bootstrap account's first run proposes what the quickstart relies on."""
+    from adpilot.bootstrap import bootstrap_org
+
+    for seed in (11, 4242, 987_654):
+        boot = bootstrap_org(settings, session_factory, name=f"seed {seed}", seed=seed)
+        api = Api(client, boot["partnerKey"])
+        for platform in ("meta_ads", "tiktok_ads", "apple_ads"):
+            run = run_to_end(api, boot, job_runtime, platform)
+            kinds = {c["actionType"] for c in run["changes"] if c["outcome"] == "queued"}
+            if platform == "apple_ads":
+                assert "update_budget" in kinds and kinds & {"pause_ad", "pause_adset"}, kinds
+            else:
+                assert {"pause_ad", "update_budget"} <= kinds, (seed, platform, kinds)
+                assert kinds & CREATIVE_ACTIONS, (seed, platform, kinds)
+
+
+def test_an_approved_pause_reaches_the_account_and_the_next_run_sees_it(
+    partner: Api, boot: dict[str, Any], job_runtime: Any
+) -> None:
+    run = run_to_end(partner, boot, job_runtime)
+    pause = next(c for c in run["changes"]
+                 if c["actionType"] == "pause_ad" and c["outcome"] == "queued")
+    base = f"/v1/projects/{boot['projectId']}/ads/meta/pending/{pause['pendingId']}"
+    approved = partner.post(f"{base}/approve", json={"comment": "agreed"})
+    assert approved.status_code == 200
+    assert approved.json()["status"] == "approved" and approved.json()["dispatched"] is False
+    job_runtime.wait(f"dispatch-{pause['pendingId']}", timeout=30)
+    row = partner.get(base).json()
+    assert row["status"] == "dispatched" and ISO_Z.match(row["dispatchedAt"])
+
+    nxt = run_to_end(partner, boot, job_runtime)
+    assert nxt["status"] == "completed"
+    ads = partner.get(f"/v1/projects/{boot['projectId']}/ads/ads",
+                      params={"platforms": "meta", "limit": 200}).json()["items"]
+    paused = next(a for a in ads if a["adId"] == pause["entityId"])
+    assert paused["status"] == "paused"  # read back from the platform by the second run's sync
+    assert not [c for c in nxt["changes"]
+                if c["entityId"] == pause["entityId"] and c["actionType"] == "pause_ad"]

@@ -14,6 +14,7 @@ from adpilot.kit.idempotency import WriteResult
 from adpilot.kit.jsonresp import dumps
 from adpilot.kit.pagination import multi_values
 from adpilot.kit.platform_names import LONG_TO_SHORT, SHORT_TO_LONG, to_short
+from adpilot.kit.ratelimit import rate_limit_class
 from adpilot.layers.models import Project
 from adpilot.runs import service
 
@@ -29,7 +30,7 @@ class RunTrigger(StrictBody):
 @router.post(
     "/v1/projects/{projectId}/ads/optimizer/run",
     status_code=202,
-    openapi_extra=body_schema(RunTrigger),
+    openapi_extra={**body_schema(RunTrigger), **rate_limit_class("job")},
     summary="Trigger an optimizer run on one layer",
 )
 def trigger_run(
