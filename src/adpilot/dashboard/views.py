@@ -1,0 +1,245 @@
+"""What each read-only dashboard page shows, gathered from the domain services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adpilot import errors
+from adpilot.auth.service import Principal
+from adpilot.dashboard import charts
+from adpilot.dashboard import format as fmt
+from adpilot.entities import service as entities_service
+from adpilot.entities.models import Ad, AdSet, Campaign
+from adpilot.gate import service as gate_service
+from adpilot.kit.clock import utcnow
+from adpilot.kit.pagination import ListQuery
+from adpilot.layers import service as layers_service
+from adpilot.layers.models import AdAccount, Layer, Project
+from adpilot.pending import service as pending_service
+from adpilot.runs import service as runs_service
+
+PLATFORMS = ("meta", "tiktok", "apple")
+RUNS_PER_PAGE = 20
+ENTITY_PAGE = 200
+CHART_METRICS = ["spendCents", "conversions", "cpaCents"]
+
+
+def require_read(principal: Principal) -> None:
+    # Same deny-by-default scopes as the API: a key that may not read ads sees no pages.
+    if not principal.has_scope("ads:read"):
+        raise errors.forbidden_scope("ads:read")
+
+
+def visible_projects(session: Session, principal: Principal) -> list[Project]:
+    return list(
+        session.scalars(
+            select(Project)
+            .where(Project.organization_id == principal.organization_id)
+            .order_by(Project.created_at, Project.id)
+        )
+    )
+
+
+def visible_project(session: Session, principal: Principal, project_id: str) -> Project:
+    """Tenancy exactly as the API: another org's project is simply not found."""
+    project = session.get(Project, project_id)
+    if project is None or project.organization_id != principal.organization_id:
+        raise errors.not_found(f"Project {project_id}")
+    return project
+
+
+def project_layers(session: Session, project: Project) -> list[Layer]:
+    found = (layers_service.get_layer(session, project.id, p) for p in PLATFORMS)
+    return [layer for layer in found if layer is not None]
+
+
+def layer_account(session: Session, layer: Layer) -> AdAccount | None:
+    """The connected account, or else the last one (its currency still labels old numbers)."""
+    current = layers_service.current_account(session, layer.id)
+    if current is not None:
+        return current
+    return session.scalars(
+        select(AdAccount)
+        .where(AdAccount.layer_id == layer.id)
+        .order_by(AdAccount.connected_at.desc())
+    ).first()
+
+
+def currency_of(account: AdAccount | None) -> str:
+    return account.currency if account is not None else "USD"
+
+
+def _runs(
+    session: Session, secret: str, project: Project, layer: Layer, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    return runs_service.list_runs(
+        session,
+        project=project,
+        secret=secret,
+        layer_ids=[layer.id],
+        platforms=[],
+        statuses=[],
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def pending_count(session: Session, project: Project, layer: Layer) -> int:
+    return pending_service.count(
+        session,
+        project_id=project.id,
+        platform=layer.platform,
+        filters=pending_service.ListFilters(),
+    )
+
+
+def overview(session: Session, secret: str, project: Project) -> dict[str, Any]:
+    rows = []
+    for layer in project_layers(session, project):
+        account = layers_service.current_account(session, layer.id)
+        last = _runs(session, secret, project, layer, None, 1)["items"]
+        rows.append(
+            {
+                "layer": layer,
+                "account": account,
+                "currency": currency_of(account or layer_account(session, layer)),
+                "authority": gate_service.defaults_view(layer),
+                "pending": pending_count(session, project, layer),
+                "last_run": last[0] if last else None,
+            }
+        )
+    return {"project": project, "layers": rows}
+
+
+def find_layer(session: Session, project: Project, layer_id: str) -> Layer:
+    return runs_service.load_layer(session, project, layer_id)
+
+
+def layer_page(
+    session: Session, secret: str, project: Project, layer: Layer, cursor: str | None
+) -> dict[str, Any]:
+    account = layer_account(session, layer)
+    runs = _runs(session, secret, project, layer, cursor, RUNS_PER_PAGE)
+    campaigns = entities_service.list_campaigns(
+        session,
+        project,
+        ListQuery(secret, f"dashboard:{layer.id}:campaigns", {}, None, ENTITY_PAGE),
+        platforms=[layer.platform],
+        statuses=[],
+    ).items
+    campaigns.sort(key=lambda c: (c["status"] != "active", c["name"].lower()))
+    return {
+        "project": project,
+        "layer": layer,
+        "account": account,
+        "connected": layers_service.current_account(session, layer.id) is not None,
+        "currency": currency_of(account),
+        "authority": gate_service.defaults_view(layer),
+        "write_classes": layers_service.write_classes_view(layer)["writeClasses"],
+        "settings": layers_service.layer_settings_view(session, layer),
+        "pending": pending_count(session, project, layer),
+        "runs": runs["items"],
+        "next_cursor": runs["nextCursor"],
+        "campaigns": campaigns,
+    }
+
+
+def campaign_links(session: Session, refs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """entity id → its campaign id, so every change and pending row can link to a chart."""
+    wanted: dict[str, set[str]] = {"campaign": set(), "adset": set(), "ad": set()}
+    for entity_type, entity_id in refs:
+        if entity_type in wanted:
+            wanted[entity_type].add(entity_id)
+    links = {cid: cid for cid in wanted["campaign"]}
+    for model in (AdSet, Ad):
+        ids = wanted["adset" if model is AdSet else "ad"]
+        if ids:
+            rows = session.execute(select(model.id, model.campaign_id).where(model.id.in_(ids)))
+            links.update({entity_id: campaign_id for entity_id, campaign_id in rows})
+    return links
+
+
+def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
+    run = runs_service.get_run(session, project, run_id)
+    body = runs_service.run_to_api(run)
+    layer = session.get(Layer, run.layer_id)
+    account = session.get(AdAccount, run.ad_account_id)
+    changes = body["changes"]
+    outcomes: dict[str, int] = {}
+    for change in changes:
+        outcomes[change["outcome"]] = outcomes.get(change["outcome"], 0) + 1
+    return {
+        "project": project,
+        "layer": layer,
+        "run": body,
+        "currency": currency_of(account),
+        "changes": changes,
+        "outcomes": outcomes,
+        "campaign_of": campaign_links(session, ((c["entityType"], c["entityId"]) for c in changes)),
+    }
+
+
+def _series(series: list[dict[str, Any]], key: str) -> list[tuple[str, int | None]]:
+    return [(day["date"], day[key]) for day in series]
+
+
+def campaign_page(
+    session: Session, secret: str, project: Project, campaign_id: str
+) -> dict[str, Any]:
+    row = session.get(Campaign, campaign_id)
+    if row is None or row.project_id != project.id:
+        raise errors.not_found(f"Campaign {campaign_id}")
+    layer = session.get(Layer, row.layer_id)
+    assert layer is not None
+    account = layer_account(session, layer)
+    currency = currency_of(account)
+    # The same 30 complete days, in the account's time zone, that a run syncs and evaluates.
+    since, until = runs_service.metrics_window(account.timezone if account else "UTC", utcnow())
+    metrics = entities_service.metrics_series(
+        session,
+        project,
+        scope="campaign",
+        entity_id=row.id,
+        metrics=CHART_METRICS,
+        since=since,
+        until=until,
+        granularity="day",
+    )
+
+    def money_tick(cents: float) -> str:
+        return fmt.money(cents, currency).replace(".00", "")
+
+    spend = charts.bar_chart(
+        "Daily spend", "spend", _series(metrics["series"], "spendCents"), money_tick, fmt.short_date
+    )
+    cpa = charts.line_chart(
+        "Daily CPA",
+        "cpa",
+        _series(metrics["series"], "cpaCents"),
+        money_tick,
+        fmt.short_date,
+        reference=layer.target_cpa_cents,
+    )
+    adsets = entities_service.list_adsets(
+        session,
+        project,
+        ListQuery(secret, f"dashboard:{row.id}:adsets", {}, None, ENTITY_PAGE),
+        platforms=[],
+        statuses=[],
+        campaign_id=row.id,
+    ).items
+    return {
+        "project": project,
+        "layer": layer,
+        "campaign": entities_service.campaign_view(row),
+        "currency": currency,
+        "metrics": metrics,
+        "spend_chart": spend,
+        "cpa_chart": cpa,
+        "authority": gate_service.campaign_authority_view(session, layer, row.id),
+        "adsets": sorted(adsets, key=lambda a: (a["status"] != "active", a["name"].lower())),
+    }

@@ -1,0 +1,144 @@
+"""Dashboard sign-in, sign-out, tenancy and CSRF (SPEC §10, §2.1 tenancy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from adpilot.auth import service as auth_service
+from adpilot.bootstrap import bootstrap_org
+from adpilot.config import Settings
+from adpilot.db import transaction
+from tests.api.test_dashboard_support import form_value, sign_in
+
+
+def test_the_sign_in_form_is_shown_without_a_session(client: TestClient) -> None:
+    page = client.get("/app")
+    assert page.status_code == 200
+    assert 'name="key"' in page.text and 'action="/app/sign-in"' in page.text
+    assert "Content-Security-Policy" in page.headers
+
+
+def test_a_customer_key_signs_in_to_its_project(client: TestClient, boot: dict[str, Any]) -> None:
+    form = client.get("/app")
+    token = form_value(form.text, "signin_token")
+    response = client.post(
+        "/app/sign-in",
+        data={"signin_token": token, "key": boot["customerKey"], "next": "/app"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert "adpilot_key=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    assert "path=/app" in cookie
+    page = client.get("/app")
+    assert page.status_code == 200
+    assert str(page.url).endswith(f"/app/projects/{boot['projectId']}")
+    for platform in ("Meta", "TikTok", "Apple Ads"):
+        assert platform in page.text
+    for layer_id in boot["layers"].values():
+        assert f"/layers/{layer_id}" in page.text
+
+
+def test_a_partner_key_signs_in_too(client: TestClient, boot: dict[str, Any]) -> None:
+    page = sign_in(client, boot["partnerKey"])
+    assert page.status_code == 200
+    assert str(page.url).endswith(f"/app/projects/{boot['projectId']}")
+    assert "partner key" in page.text
+
+
+def test_a_bad_key_is_refused_with_a_message(client: TestClient, boot: dict[str, Any]) -> None:
+    page = sign_in(client, "adp_live_nope")
+    assert page.status_code == 401
+    assert "malformed" in page.text
+    assert "adpilot_key" not in client.cookies
+    secret = "x" * 43
+    unknown = sign_in(client, f"adp_live_{'a' * 16}_{secret}")
+    assert unknown.status_code == 401 and "unknown or revoked" in unknown.text
+
+
+def test_a_killed_key_is_sent_back_to_sign_in(
+    client: TestClient, boot: dict[str, Any], session_factory: sessionmaker[Session]
+) -> None:
+    assert sign_in(client, boot["customerKey"]).status_code == 200
+    # Key format adp_<env>_<public id>_<secret>; the key row's id is key_<public id>.
+    key_id = "key_" + boot["customerKey"].split("_")[2]
+    with transaction(session_factory) as session:
+        auth_service.kill_key(session, key_id)
+    page = client.get(f"/app/projects/{boot['projectId']}")
+    assert page.status_code == 401
+    assert "killed" in page.text and 'name="key"' in page.text
+    assert "adpilot_key" not in client.cookies
+    again = sign_in(client, boot["customerKey"])
+    assert again.status_code == 401 and "killed" in again.text
+
+
+def test_a_sign_in_post_without_the_form_token_is_refused(
+    client: TestClient, boot: dict[str, Any]
+) -> None:
+    response = client.post("/app/sign-in", data={"key": boot["customerKey"]})
+    assert response.status_code == 403
+    assert "adpilot_key" not in client.cookies
+
+
+def test_next_never_leaves_the_dashboard(client: TestClient, boot: dict[str, Any]) -> None:
+    form = client.get("/app")
+    token = form_value(form.text, "signin_token")
+    response = client.post(
+        "/app/sign-in",
+        data={"signin_token": token, "key": boot["customerKey"], "next": "https://evil.example/"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/app"
+
+
+def test_a_page_without_a_session_asks_to_sign_in_and_returns_there(
+    client: TestClient, boot: dict[str, Any]
+) -> None:
+    target = f"/app/projects/{boot['projectId']}/layers/{boot['layers']['meta_ads']}"
+    page = client.get(target)
+    assert page.status_code == 401 and 'name="key"' in page.text
+    assert form_value(page.text, "next") == target
+    landed = sign_in(client, boot["customerKey"], next_path=target)
+    assert landed.status_code == 200 and str(landed.url).endswith(target)
+
+
+def test_another_orgs_project_is_not_found(
+    client: TestClient,
+    boot: dict[str, Any],
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+) -> None:
+    other = bootstrap_org(settings, session_factory, name="Other org", seed=20261122)
+    sign_in(client, boot["customerKey"])
+    base = f"/app/projects/{other['projectId']}"
+    assert client.get(base).status_code == 404
+    layer = other["layers"]["meta_ads"]
+    assert client.get(f"{base}/layers/{layer}").status_code == 404
+    assert client.get(f"{base}/layers/{layer}/pending").status_code == 404
+    # Our project with their layer is not found either.
+    mine = f"/app/projects/{boot['projectId']}"
+    assert client.get(f"{mine}/layers/{layer}").status_code == 404
+    assert client.get(mine).status_code == 200
+
+
+def test_sign_out_needs_the_token_and_clears_the_cookie(
+    client: TestClient, boot: dict[str, Any]
+) -> None:
+    page = sign_in(client, boot["customerKey"])
+    refused = client.post("/app/sign-out", data={})
+    assert refused.status_code == 403
+    assert "adpilot_key" in client.cookies
+    out = client.post("/app/sign-out", data={"csrf": form_value(page.text, "csrf")})
+    assert out.status_code == 200 and 'name="key"' in out.text
+    assert "adpilot_key" not in client.cookies
+    assert client.get(f"/app/projects/{boot['projectId']}").status_code == 401
+
+
+def test_static_files_are_served_locally(client: TestClient) -> None:
+    css = client.get("/app/static/style.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert client.get("/app/static/htmx.min.js").status_code == 200
+    assert client.get("/app/static/..%2Froutes.py").status_code == 404
