@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adpilot import __version__, errors
+from adpilot import __version__, errors, observability
 from adpilot.deps import AppContext
 from adpilot.kit.ids import new_id
 from adpilot.kit.ratelimit import Quota, RateLimiter
@@ -22,6 +22,7 @@ log = structlog.get_logger(__name__)
 # Each domain exposes `router` from its routes module; a missing module is a bug, not optional.
 ROUTER_MODULES = (
     "adpilot.health",
+    "adpilot.observability",
     "adpilot.auth.routes",
     "adpilot.layers.routes",
     "adpilot.entities.routes",
@@ -122,6 +123,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         log.exception("unhandled error", request_id=getattr(request.state, "request_id", None))
         return _envelope(request, 500, "INTERNAL", "An internal error occurred.")
 
+    observability.install(app)
     for module_name in ROUTER_MODULES:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
