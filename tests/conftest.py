@@ -101,8 +101,9 @@ def _settle_workflows(timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         active = [
             w
-            for w in DBOS.list_workflows(status=["PENDING", "ENQUEUED"], load_input=False,
-                                         load_output=False)
+            for w in DBOS.list_workflows(
+                status=["PENDING", "ENQUEUED"], load_input=False, load_output=False
+            )
             if not (w.name or "").endswith("maintenance_tick")
         ]
         if not active:
@@ -111,8 +112,9 @@ def _settle_workflows(timeout: float = 30.0) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_tables(request: pytest.FixtureRequest,
-                 session_factory: sessionmaker[Session]) -> Iterator[None]:
+def clean_tables(
+    request: pytest.FixtureRequest, session_factory: sessionmaker[Session]
+) -> Iterator[None]:
     yield
     if "job_runtime" in request.fixturenames:
         _settle_workflows()

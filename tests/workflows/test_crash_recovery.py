@@ -101,7 +101,9 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
 def test_killed_mid_dispatch_the_run_finishes_and_sends_nothing_twice(server: Server) -> None:
     boot = json.loads(
         subprocess.run(
-            _cli("bootstrap", "--json"), env=_env(server.var_dir), check=True,
+            _cli("bootstrap", "--json"),
+            env=_env(server.var_dir),
+            check=True,
             capture_output=True,
         ).stdout
     )
@@ -110,24 +112,27 @@ def test_killed_mid_dispatch_the_run_finishes_and_sends_nothing_twice(server: Se
     customer = {"Authorization": f"Bearer {boot['customerKey']}"}
     project, layer = boot["projectId"], boot["layers"]["meta_ads"]
     auto = {"defaults": {"creative": "auto", "tactical": "auto", "structural": "auto"}}
-    patched = httpx.patch(f"{server.base}/v1/projects/{project}/ads/meta/defaults", json=auto,
-                          headers=customer)
+    patched = httpx.patch(
+        f"{server.base}/v1/projects/{project}/ads/meta/defaults", json=auto, headers=customer
+    )
     assert patched.status_code == 200, patched.text
 
     factory = make_session_factory(make_engine(f"sqlite:///{server.var_dir}/adpilot.sqlite"))
     with factory() as session:
         from adpilot.layers.models import AdAccount
 
-        account_id = session.scalars(
-            select(AdAccount.id).where(AdAccount.layer_id == layer)).one()
+        account_id = session.scalars(select(AdAccount.id).where(AdAccount.layer_id == layer)).one()
     store = DbSandboxStore(factory)
     # The first writes fail transiently (the dispatch retries after a pause), and one write is
     # applied by the platform but its answer is lost: the classic double-send trap.
     faults.inject_fault(store, account_id, "lost_response", 1)
     faults.inject_fault(store, account_id, "transient", 2)
 
-    envelope = httpx.post(f"{server.base}/v1/projects/{project}/ads/optimizer/run",
-                          json={"layerId": layer, "platform": "meta_ads"}, headers=partner)
+    envelope = httpx.post(
+        f"{server.base}/v1/projects/{project}/ads/optimizer/run",
+        json={"layerId": layer, "platform": "meta_ads"},
+        headers=partner,
+    )
     assert envelope.status_code == 202, envelope.text
     run_url = server.base + envelope.json()["runUrl"]
 
@@ -138,8 +143,9 @@ def test_killed_mid_dispatch_the_run_finishes_and_sends_nothing_twice(server: Se
     time.sleep(0.5)  # inside the first retry pause
     server.kill()
     with factory() as session:
-        in_flight = session.scalars(select(PendingAction).where(
-            PendingAction.run_id == envelope.json()["runId"])).all()
+        in_flight = session.scalars(
+            select(PendingAction).where(PendingAction.run_id == envelope.json()["runId"])
+        ).all()
         assert in_flight, "the run had created its actions before the kill"
         assert any(row.status == "approved" for row in in_flight), "killed before all were sent"
 
@@ -154,8 +160,9 @@ def test_killed_mid_dispatch_the_run_finishes_and_sends_nothing_twice(server: Se
     assert run["stage"] == "done"
     assert run["summary"]["dispatched"] >= 1
     with factory() as session:
-        rows = session.scalars(select(PendingAction).where(
-            PendingAction.run_id == run["runId"])).all()
+        rows = session.scalars(
+            select(PendingAction).where(PendingAction.run_id == run["runId"])
+        ).all()
     sent = [row for row in rows if row.status == "dispatched"]
     assert len(sent) == run["summary"]["dispatched"]
     with store.transaction(account_id) as state:

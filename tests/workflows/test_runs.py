@@ -27,8 +27,9 @@ def trigger(api: Api, boot: dict[str, Any], platform: str = "meta_ads", **body: 
     )
 
 
-def run_to_end(api: Api, boot: dict[str, Any], job_runtime: Any, platform: str = "meta_ads",
-               **body: Any) -> dict[str, Any]:
+def run_to_end(
+    api: Api, boot: dict[str, Any], job_runtime: Any, platform: str = "meta_ads", **body: Any
+) -> dict[str, Any]:
     response = trigger(api, boot, platform, **body)
     assert response.status_code == 202, response.text
     job_runtime.wait(response.json()["runId"], timeout=60)
@@ -37,13 +38,22 @@ def run_to_end(api: Api, boot: dict[str, Any], job_runtime: Any, platform: str =
     return dict(run.json())
 
 
-def test_trigger_answers_202_with_the_job_envelope(partner: Api, boot: dict[str, Any],
-                                                    job_runtime: Any) -> None:
+def test_trigger_answers_202_with_the_job_envelope(
+    partner: Api, boot: dict[str, Any], job_runtime: Any
+) -> None:
     response = trigger(partner, boot)
     assert response.status_code == 202
     body = response.json()
-    assert set(body) == {"jobId", "runId", "kind", "status", "stage", "locationUrl", "runUrl",
-                         "startedAt"}
+    assert set(body) == {
+        "jobId",
+        "runId",
+        "kind",
+        "status",
+        "stage",
+        "locationUrl",
+        "runUrl",
+        "startedAt",
+    }
     assert body["kind"] == "ads_optimizer_run" and body["status"] == "running"
     assert body["stage"] == "queued"
     assert body["jobId"].startswith("job_") and body["runId"].startswith("run_")
@@ -53,13 +63,21 @@ def test_trigger_answers_202_with_the_job_envelope(partner: Api, boot: dict[str,
     job_runtime.wait(body["runId"], timeout=60)
 
 
-def test_a_bootstrap_run_completes_with_consistent_changes(partner: Api, boot: dict[str, Any],
-                                                           job_runtime: Any) -> None:
+def test_a_bootstrap_run_completes_with_consistent_changes(
+    partner: Api, boot: dict[str, Any], job_runtime: Any
+) -> None:
     run = run_to_end(partner, boot, job_runtime)
     assert run["status"] == "completed", run["error"]
     assert run["stage"] == "done" and run["progress"] == 1
     assert [s["stage"] for s in run["stages"]] == [
-        "queued", "syncing", "evaluating", "gating", "dispatching", "notifying", "done"]
+        "queued",
+        "syncing",
+        "evaluating",
+        "gating",
+        "dispatching",
+        "notifying",
+        "done",
+    ]
     assert all(s["finishedAt"] for s in run["stages"])
     since = dt.date.fromisoformat(run["window"]["since"])
     until = dt.date.fromisoformat(run["window"]["until"])
@@ -67,7 +85,8 @@ def test_a_bootstrap_run_completes_with_consistent_changes(partner: Api, boot: d
     summary = run["summary"]
     assert summary["proposed"] == len(run["changes"])
     assert summary["proposed"] == sum(
-        summary[k] for k in ("held", "denied", "queued", "dispatched", "dispatchFailed", "dryRun"))
+        summary[k] for k in ("held", "denied", "queued", "dispatched", "dispatchFailed", "dryRun")
+    )
     assert summary["entitiesEvaluated"] > 0
     kinds = {c["actionType"] for c in run["changes"] if c["outcome"] == "queued"}
     assert "pause_ad" in kinds and "update_budget" in kinds
@@ -82,14 +101,18 @@ def test_a_bootstrap_run_completes_with_consistent_changes(partner: Api, boot: d
             assert change["reason"] is None
         else:
             assert change["reason"]
-    pending = partner.get(f"/v1/projects/{boot['projectId']}/ads/meta/pending",
-                          params={"runId": run["runId"], "limit": 200}).json()["items"]
+    pending = partner.get(
+        f"/v1/projects/{boot['projectId']}/ads/meta/pending",
+        params={"runId": run["runId"], "limit": 200},
+    ).json()["items"]
     assert {p["pendingId"] for p in pending} == {
-        c["pendingId"] for c in run["changes"] if c["outcome"] == "queued"}
+        c["pendingId"] for c in run["changes"] if c["outcome"] == "queued"
+    }
 
 
-def test_every_platform_proposes_what_bootstrap_promises(partner: Api, boot: dict[str, Any],
-                                                          job_runtime: Any) -> None:
+def test_every_platform_proposes_what_bootstrap_promises(
+    partner: Api, boot: dict[str, Any], job_runtime: Any
+) -> None:
     for platform in ("tiktok_ads", "apple_ads"):
         run = run_to_end(partner, boot, job_runtime, platform)
         assert run["status"] == "completed", run["error"]
@@ -102,8 +125,9 @@ def test_every_platform_proposes_what_bootstrap_promises(partner: Api, boot: dic
             assert kinds & {"pause_ad", "pause_adset"}
 
 
-def test_dry_run_sends_nothing_and_skips_dispatching(partner: Api, boot: dict[str, Any],
-                                                     job_runtime: Any) -> None:
+def test_dry_run_sends_nothing_and_skips_dispatching(
+    partner: Api, boot: dict[str, Any], job_runtime: Any
+) -> None:
     run = run_to_end(partner, boot, job_runtime, dryRun=True)
     assert run["status"] == "completed" and run["dryRun"] is True
     assert "dispatching" not in [s["stage"] for s in run["stages"]]
@@ -113,12 +137,13 @@ def test_dry_run_sends_nothing_and_skips_dispatching(partner: Api, boot: dict[st
     assert count == {"count": 0}
 
 
-def test_auto_axes_dispatch_at_once_and_kill_switch_denies(partner: Api, customer: Api,
-                                                           boot: dict[str, Any],
-                                                           job_runtime: Any) -> None:
+def test_auto_axes_dispatch_at_once_and_kill_switch_denies(
+    partner: Api, customer: Api, boot: dict[str, Any], job_runtime: Any
+) -> None:
     defaults = f"/v1/projects/{boot['projectId']}/ads/meta/defaults"
-    patched = customer.patch(defaults, json={"defaults": {"creative": "auto", "tactical": "auto",
-                                                          "structural": "auto"}})
+    patched = customer.patch(
+        defaults, json={"defaults": {"creative": "auto", "tactical": "auto", "structural": "auto"}}
+    )
     assert patched.status_code == 200, patched.text
     run = run_to_end(partner, boot, job_runtime)
     assert run["summary"]["dispatched"] > 0 and run["summary"]["queued"] == 0
@@ -135,11 +160,13 @@ def test_auto_axes_dispatch_at_once_and_kill_switch_denies(partner: Api, custome
     assert all(c["reason"] == "kill_switch_active" for c in gated)
 
 
-def test_disabled_write_class_is_held_and_never_queued(partner: Api, boot: dict[str, Any],
-                                                        job_runtime: Any) -> None:
+def test_disabled_write_class_is_held_and_never_queued(
+    partner: Api, boot: dict[str, Any], job_runtime: Any
+) -> None:
     layer_id = boot["layers"]["meta_ads"]
-    response = partner.patch(f"/v1/layers/{layer_id}/optimizer/write-classes",
-                             json={"writeClasses": {"pause_ad": False}})
+    response = partner.patch(
+        f"/v1/layers/{layer_id}/optimizer/write-classes", json={"writeClasses": {"pause_ad": False}}
+    )
     assert response.status_code == 200, response.text
     run = run_to_end(partner, boot, job_runtime)
     pauses = [c for c in run["changes"] if c["actionType"] == "pause_ad"]
@@ -147,8 +174,9 @@ def test_disabled_write_class_is_held_and_never_queued(partner: Api, boot: dict[
     assert all(c["reason"] == "write_class_disabled" for c in pauses)
 
 
-def test_trigger_errors(partner: Api, boot: dict[str, Any], job_runtime: Any,
-                        session_factory: Any) -> None:
+def test_trigger_errors(
+    partner: Api, boot: dict[str, Any], job_runtime: Any, session_factory: Any
+) -> None:
     path = f"/v1/projects/{boot['projectId']}/ads/optimizer/run"
     meta = boot["layers"]["meta_ads"]
     mismatch = partner.post(path, json={"layerId": meta, "platform": "tiktok_ads"})
@@ -156,11 +184,16 @@ def test_trigger_errors(partner: Api, boot: dict[str, Any], job_runtime: Any,
     assert mismatch.json()["error"]["details"]["fields"][0]["field"] == "platform"
     unknown = partner.post(path, json={"layerId": meta, "platform": "meta_ads", "extra": 1})
     assert unknown.status_code == 422
-    assert partner.post(path, json={"layerId": meta, "platform": "meta_ads",
-                                    "dryRun": "yes"}).status_code == 422
+    assert (
+        partner.post(
+            path, json={"layerId": meta, "platform": "meta_ads", "dryRun": "yes"}
+        ).status_code
+        == 422
+    )
     assert partner.post(path, json={"platform": "meta_ads"}).status_code == 422
-    assert partner.post(path, json={"layerId": "lyr_nope", "platform": "meta_ads"}
-                        ).status_code == 404
+    assert (
+        partner.post(path, json={"layerId": "lyr_nope", "platform": "meta_ads"}).status_code == 404
+    )
 
     first = partner.post(path, json={"layerId": meta, "platform": "meta_ads"})
     assert first.status_code == 202
@@ -175,66 +208,80 @@ def test_trigger_errors(partner: Api, boot: dict[str, Any], job_runtime: Any,
         job_runtime.wait(again.json()["runId"], timeout=60)
 
     with transaction(session_factory) as session:
-        session.execute(update(AdAccount).where(AdAccount.layer_id == meta)
-                        .values(disconnected_at=dt.datetime.now(dt.UTC)))
+        session.execute(
+            update(AdAccount)
+            .where(AdAccount.layer_id == meta)
+            .values(disconnected_at=dt.datetime.now(dt.UTC))
+        )
     gone = partner.post(path, json={"layerId": meta, "platform": "meta_ads"})
     assert gone.status_code == 409
     assert gone.json()["error"]["details"]["subcode"] == "NO_AD_ACCOUNT"
 
 
-def test_run_in_progress_is_decided_by_the_database(partner: Api, boot: dict[str, Any],
-                                                    session_factory: Any, job_runtime: Any) -> None:
+def test_run_in_progress_is_decided_by_the_database(
+    partner: Api, boot: dict[str, Any], session_factory: Any, job_runtime: Any
+) -> None:
     """A running run blocks a second trigger even before any worker picked it up."""
     path = f"/v1/projects/{boot['projectId']}/ads/optimizer/run"
     meta = boot["layers"]["meta_ads"]
     first = partner.post(path, json={"layerId": meta, "platform": "meta_ads"}).json()
     second = partner.post(path, json={"layerId": meta, "platform": "meta_ads"})
     with session_factory() as session:
-        running = session.scalars(select(OptimizerRun).where(
-            OptimizerRun.layer_id == meta, OptimizerRun.status == "running")).all()
+        running = session.scalars(
+            select(OptimizerRun).where(
+                OptimizerRun.layer_id == meta, OptimizerRun.status == "running"
+            )
+        ).all()
     assert len(running) <= 1
     job_runtime.wait(first["runId"], timeout=60)
     if second.status_code == 202:
         job_runtime.wait(second.json()["runId"], timeout=60)
 
 
-def test_jobs_get_with_etag_and_result(partner: Api, boot: dict[str, Any],
-                                       job_runtime: Any) -> None:
+def test_jobs_get_with_etag_and_result(
+    partner: Api, boot: dict[str, Any], job_runtime: Any
+) -> None:
     run = run_to_end(partner, boot, job_runtime)
     job = partner.get(f"/v1/jobs/{run['jobId']}")
     assert job.status_code == 200
     body = job.json()
     assert body["status"] == "completed" and body["kind"] == "ads_optimizer_run"
-    assert body["result"] == {"summary": run["summary"],
-                              "runUrl": f"/v1/projects/{boot['projectId']}/ads/optimizer/runs/"
-                                        f"{run['runId']}"}
+    assert body["result"] == {
+        "summary": run["summary"],
+        "runUrl": f"/v1/projects/{boot['projectId']}/ads/optimizer/runs/{run['runId']}",
+    }
     etag = job.headers["ETag"]
     cached = partner.get(f"/v1/jobs/{run['jobId']}", headers={"If-None-Match": etag})
     assert cached.status_code == 304 and cached.content == b""
     assert partner.get("/v1/jobs/job_nope").status_code == 404
 
 
-def test_cancel_answers(partner: Api, boot: dict[str, Any], job_runtime: Any,
-                        session_factory: Any) -> None:
+def test_cancel_answers(
+    partner: Api, boot: dict[str, Any], job_runtime: Any, session_factory: Any
+) -> None:
     run = run_to_end(partner, boot, job_runtime)
     done = partner.post(f"/v1/jobs/{run['jobId']}/cancel")
     assert done.status_code == 200
-    assert done.json() == {"jobId": run["jobId"], "accepted": False,
-                           "reason": "ALREADY_COMPLETED"}
+    assert done.json() == {"jobId": run["jobId"], "accepted": False, "reason": "ALREADY_COMPLETED"}
 
     # A run held in `dispatching` refuses cancellation.
     with transaction(session_factory) as session:
-        session.execute(update(OptimizerRun).where(OptimizerRun.id == run["runId"])
-                        .values(status="running", stage="dispatching"))
+        session.execute(
+            update(OptimizerRun)
+            .where(OptimizerRun.id == run["runId"])
+            .values(status="running", stage="dispatching")
+        )
     busy = partner.post(f"/v1/jobs/{run['jobId']}/cancel")
     assert busy.status_code == 409
-    assert busy.json()["error"]["details"] == {"subcode": "JOB_CANCEL_UNAVAILABLE",
-                                               "stage": "dispatching"}
+    assert busy.json()["error"]["details"] == {
+        "subcode": "JOB_CANCEL_UNAVAILABLE",
+        "stage": "dispatching",
+    }
 
 
-def test_cancel_stops_a_run_at_the_next_stage_boundary(partner: Api, boot: dict[str, Any],
-                                                       job_runtime: Any,
-                                                       session_factory: Any) -> None:
+def test_cancel_stops_a_run_at_the_next_stage_boundary(
+    partner: Api, boot: dict[str, Any], job_runtime: Any, session_factory: Any
+) -> None:
     envelope = trigger(partner, boot).json()
     cancel = partner.post(f"/v1/jobs/{envelope['jobId']}/cancel")
     if cancel.status_code == 202:
@@ -244,9 +291,11 @@ def test_cancel_stops_a_run_at_the_next_stage_boundary(partner: Api, boot: dict[
         assert run["status"] == "canceled"
         assert "dispatching" not in [s["stage"] for s in run["stages"]]
         with session_factory() as session:
-            sent = session.scalars(select(PendingAction).where(
-                PendingAction.run_id == envelope["runId"],
-                PendingAction.status == "dispatched")).all()
+            sent = session.scalars(
+                select(PendingAction).where(
+                    PendingAction.run_id == envelope["runId"], PendingAction.status == "dispatched"
+                )
+            ).all()
         assert sent == []
         job = partner.get(f"/v1/jobs/{envelope['jobId']}").json()
         assert job["status"] == "canceled"
@@ -271,15 +320,17 @@ def test_runs_list_filters_and_pages(partner: Api, boot: dict[str, Any], job_run
     assert len(page["items"]) == 2 and page["nextCursor"]
     rest = partner.get(path, params={"limit": 2, "cursor": page["nextCursor"]}).json()
     assert len(rest["items"]) == 1 and rest["nextCursor"] is None
-    assert partner.get(path, params={"cursor": page["nextCursor"], "status": "completed"}
-                       ).status_code == 422
+    assert (
+        partner.get(path, params={"cursor": page["nextCursor"], "status": "completed"}).status_code
+        == 422
+    )
     assert partner.get(path, params={"cursor": "garbage"}).status_code == 422
     assert partner.get(path, params={"status": "sleeping"}).status_code == 422
 
 
-def test_layer_schedule_fires_a_scheduled_run_once(boot: dict[str, Any], settings: Any,
-                                                   session_factory: Any, job_runtime: Any,
-                                                   partner: Api) -> None:
+def test_layer_schedule_fires_a_scheduled_run_once(
+    boot: dict[str, Any], settings: Any, session_factory: Any, job_runtime: Any, partner: Api
+) -> None:
     layer_id = boot["layers"]["meta_ads"]
     with session_factory() as session:
         layer = session.get(Layer, layer_id)
@@ -288,7 +339,8 @@ def test_layer_schedule_fires_a_scheduled_run_once(boot: dict[str, Any], setting
         assert first_slot is not None
         # The first scheduled run comes a full interval (6 h) after the layer was created.
         assert abs((first_slot - layer.created_at) - dt.timedelta(hours=6)) < dt.timedelta(
-            seconds=1)
+            seconds=1
+        )
     assert fire_due_schedules(settings, session_factory, dt.datetime.now(dt.UTC)) == []
     later = first_slot + dt.timedelta(minutes=1)
     with time_machine.travel(later, tick=True):
@@ -319,8 +371,9 @@ def test_schedule_cron_and_off() -> None:
 CREATIVE_ACTIONS = {"push_creative", "replace_creative", "prune_creative"}
 
 
-def test_bootstrap_promise_holds_across_seeds(client: Any, settings: Any, session_factory: Any,
-                                              job_runtime: Any) -> None:
+def test_bootstrap_promise_holds_across_seeds(
+    client: Any, settings: Any, session_factory: Any, job_runtime: Any
+) -> None:
     """SPEC §10: a bootstrap account's first run proposes what the quickstart relies on."""
     from adpilot.bootstrap import bootstrap_org
 
@@ -341,8 +394,9 @@ def test_an_approved_pause_reaches_the_account_and_the_next_run_sees_it(
     partner: Api, boot: dict[str, Any], job_runtime: Any
 ) -> None:
     run = run_to_end(partner, boot, job_runtime)
-    pause = next(c for c in run["changes"]
-                 if c["actionType"] == "pause_ad" and c["outcome"] == "queued")
+    pause = next(
+        c for c in run["changes"] if c["actionType"] == "pause_ad" and c["outcome"] == "queued"
+    )
     base = f"/v1/projects/{boot['projectId']}/ads/meta/pending/{pause['pendingId']}"
     approved = partner.post(f"{base}/approve", json={"comment": "agreed"})
     assert approved.status_code == 200
@@ -353,9 +407,13 @@ def test_an_approved_pause_reaches_the_account_and_the_next_run_sees_it(
 
     nxt = run_to_end(partner, boot, job_runtime)
     assert nxt["status"] == "completed"
-    ads = partner.get(f"/v1/projects/{boot['projectId']}/ads/ads",
-                      params={"platforms": "meta", "limit": 200}).json()["items"]
+    ads = partner.get(
+        f"/v1/projects/{boot['projectId']}/ads/ads", params={"platforms": "meta", "limit": 200}
+    ).json()["items"]
     paused = next(a for a in ads if a["adId"] == pause["entityId"])
     assert paused["status"] == "paused"  # read back from the platform by the second run's sync
-    assert not [c for c in nxt["changes"]
-                if c["entityId"] == pause["entityId"] and c["actionType"] == "pause_ad"]
+    assert not [
+        c
+        for c in nxt["changes"]
+        if c["entityId"] == pause["entityId"] and c["actionType"] == "pause_ad"
+    ]

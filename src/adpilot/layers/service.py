@@ -122,7 +122,7 @@ def connect_sandbox_account(
     if seed is None:
         seed = zlib.crc32(f"{account_id}:{external_id}".encode())
     market = bootstrap_market_cached(
-        platform,  # type: ignore[arg-type]
+        platform,
         seed,
         now.date(),
         account_external_id=external_id,
