@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,18 @@ def partner(client: TestClient, boot: dict[str, Any]) -> Api:
 @pytest.fixture()
 def customer(client: TestClient, boot: dict[str, Any]) -> Api:
     return Api(client, boot["customerKey"])
+
+
+@dataclass
+class Org:
+    """An organization as one of its keys sees it: its id, a project of it and a client."""
+
+    id: str
+    project_id: str
+    api: Api
+
+
+@pytest.fixture()
+def org(boot: dict[str, Any], partner: Api) -> Org:
+    """The bootstrap org through its partner key."""
+    return Org(boot["organizationId"], boot["projectId"], partner)

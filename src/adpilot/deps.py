@@ -16,6 +16,7 @@ from adpilot.config import Settings
 from adpilot.db import read_session as db_read_session
 from adpilot.kit.idempotency import WriteResult, run_write
 from adpilot.kit.ratelimit import RateLimiter, class_of
+from adpilot.layers import service as layers_service
 from adpilot.layers.models import Project
 
 
@@ -120,10 +121,7 @@ def visible_project(scope: str) -> Callable[..., Project]:
         session: ReadSession,
         principal: Principal = Depends(check_scope),
     ) -> Project:
-        project = session.get(Project, project_id)
-        if project is None or project.organization_id != principal.organization_id:
-            raise errors.not_found(f"Project {project_id}")
-        return project
+        return layers_service.visible_project(session, principal.organization_id, project_id)
 
     return load
 
@@ -144,3 +142,24 @@ def write(
 ) -> Any:
     """Run a write handler in its own transaction with Idempotency-Key semantics."""
     return run_write(request, ctx.session_factory, principal.organization_id, body, handler)
+
+
+def write_change(
+    request: Request,
+    ctx: AppContext,
+    principal: Principal,
+    body: bytes,
+    change: Callable[..., dict[str, Any]],
+    *args: Any,
+    status: int = 200,
+    **kwargs: Any,
+) -> Any:
+    """`write` for a service change that answers with its view: runs
+    `change(session, *args, **kwargs, principal=…, request_id=…)` for the caller."""
+    request_id = request.state.request_id
+
+    def handler(session: Session) -> WriteResult:
+        view = change(session, *args, **kwargs, principal=principal, request_id=request_id)
+        return WriteResult(status, view)
+
+    return write(request, ctx, principal, body, handler)

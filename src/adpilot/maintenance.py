@@ -10,7 +10,6 @@ import datetime as dt
 import logging
 from typing import Any
 
-from croniter import croniter
 from dbos import DBOS
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +20,7 @@ from adpilot.db import execute_update, transaction
 from adpilot.kit.clock import utcnow
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import Layer
+from adpilot.layers.schedule import next_run_after
 from adpilot.pending import service as pending_service
 from adpilot.pending.models import PendingAction
 from adpilot.runs import service as runs_service
@@ -30,16 +30,6 @@ from adpilot.webhooks import service as webhooks_service
 log = logging.getLogger(__name__)
 
 LOST_AFTER = dt.timedelta(minutes=1)
-
-
-def next_run_after(schedule: str | None, after: dt.datetime) -> dt.datetime | None:
-    """The next scheduled time for a layer's schedule: None (every 6 h), a cron line, or off."""
-    if schedule == "off":
-        return None
-    if schedule is None:
-        return after + layers_service.DEFAULT_SCHEDULE_INTERVAL
-    nxt: dt.datetime = croniter(schedule, after).get_next(dt.datetime)
-    return nxt if nxt.tzinfo else nxt.replace(tzinfo=dt.UTC)
 
 
 def fire_due_schedules(

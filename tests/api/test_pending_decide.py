@@ -214,11 +214,11 @@ def test_a_row_expiring_inside_the_decision_is_committed_as_expired(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The expiry pass before the decision finds nothing; the row runs out a moment later."""
-    from adpilot.pending import routes
+    from adpilot.pending import expiry
 
     pending_id = add_action(session_factory, meta)
     set_row(session_factory, pending_id, expires_at=utcnow() + dt.timedelta(seconds=1))
-    real = routes._expire_scope
+    real = expiry.expire_scope
     calls: list[int] = []
 
     def slow_first_pass(*args: Any) -> None:
@@ -227,7 +227,7 @@ def test_a_row_expiring_inside_the_decision_is_committed_as_expired(
             return  # as if the clock had not yet reached expiresAt
         real(*args)
 
-    monkeypatch.setattr(routes, "_expire_scope", slow_first_pass)
+    monkeypatch.setattr(expiry, "expire_scope", slow_first_pass)
     with time_machine.travel(utcnow() + dt.timedelta(seconds=5), tick=True):
         response = partner.post(url(boot, pending_id, "approve"), json={})
     assert error(response)["details"]["subcode"] == "EXPIRED"

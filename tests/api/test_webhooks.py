@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -17,39 +15,9 @@ from adpilot.auth import service as auth_service
 from adpilot.config import Settings
 from adpilot.db import transaction
 from adpilot.layers import service as layers_service
+from tests.conftest import Api, Org
 
 HOOK = "https://hooks.example.com/adpilot"
-
-
-class Api:
-    """Calls the app with one API key, as a partner's client does."""
-
-    def __init__(self, client: TestClient, key: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {key}"}
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        return self.client.request(method, path, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
-
-
-@dataclass
-class Org:
-    id: str
-    project_id: str
-    api: Api
 
 
 def make_org(
@@ -70,11 +38,6 @@ def make_org(
             rate_limit_tier="partner",
         )
     return Org(org.id, project.id, Api(client, issued.key))
-
-
-@pytest.fixture()
-def org(client: TestClient, settings: Settings, session_factory: sessionmaker[Session]) -> Org:
-    return make_org(client, settings, session_factory, "Webhooks org")
 
 
 @pytest.fixture()

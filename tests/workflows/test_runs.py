@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 
 from adpilot.db import transaction
 from adpilot.layers.models import AdAccount, Layer
-from adpilot.maintenance import fire_due_schedules, next_run_after
+from adpilot.layers.schedule import next_run_after
+from adpilot.maintenance import fire_due_schedules
 from adpilot.pending.models import PendingAction
 from adpilot.runs.models import OptimizerRun
 from tests.conftest import Api

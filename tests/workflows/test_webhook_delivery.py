@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -32,31 +31,7 @@ from adpilot.kit.clock import utcnow
 from adpilot.layers import service as layers_service
 from adpilot.webhooks import delivery, service, workflows
 from adpilot.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-
-
-class Api:
-    """Calls the app with one API key, as a partner's client does."""
-
-    def __init__(self, client: TestClient, key: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {key}"}
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        return self.client.request(method, path, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
-
+from tests.conftest import Api, Org
 
 DELIVERY_FIELDS = {
     "id",
@@ -153,28 +128,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 # --- an org, endpoints and events ----------------------------------------------------------------
-
-
-@dataclass
-class Org:
-    id: str
-    project_id: str
-    api: Api
-
-
-@pytest.fixture()
-def org(client: TestClient, settings: Settings, session_factory: sessionmaker[Session]) -> Org:
-    with transaction(session_factory) as session:
-        org = auth_service.create_organization(session, "Webhook receiver org")
-        project = layers_service.create_project(session, org.id, "Receiver project")
-        issued = auth_service.create_api_key(
-            session,
-            secret_key=settings.secret_key,
-            organization_id=org.id,
-            scopes=["*"],
-            rate_limit_tier="partner",
-        )
-    return Org(org.id, project.id, Api(client, issued.key))
 
 
 def create_endpoint(org: Org, url: str, events: list[str], **extra: Any) -> tuple[str, str]:

@@ -12,27 +12,17 @@ from adpilot import errors
 from adpilot.auth.service import Principal
 from adpilot.dashboard import format as fmt
 from adpilot.dashboard.views import campaign_links, currency_of, layer_account
-from adpilot.db import read_session, transaction
+from adpilot.db import transaction
 from adpilot.deps import AppContext
-from adpilot.kit.clock import utcnow
 from adpilot.kit.pagination import multi_values
 from adpilot.layers.models import Layer, Project
+from adpilot.pending import expiry
 from adpilot.pending import service as pending_service
 from adpilot.pending.schemas import ApproveBody, RejectBody
 
 PAGE_SIZE = 50
 # Tab order follows the row's life: waiting, decided, then what dispatch made of it.
 TABS = ("pending", "approved", "dispatched", "dispatch_failed", "rejected")
-
-
-def expire_scope(ctx: AppContext, project_id: str, platform: str | None = None) -> None:
-    """Settle overdue rows first, as the API does, so no page shows an expired row as pending."""
-    now = utcnow()
-    with read_session(ctx.session_factory) as session:
-        due = pending_service.has_due(session, now, project_id=project_id, platform=platform)
-    if due:
-        with transaction(ctx.session_factory) as session:
-            pending_service.expire_due(session, now, project_id=project_id, platform=platform)
 
 
 def statuses_from(raw: list[str] | None) -> tuple[str, ...]:
@@ -141,7 +131,7 @@ def decide(
         if verb == "approve":
             return Outcome(False, "A comment may be at most 2,000 characters.")
         return Outcome(False, "A reason is required to reject (at most 500 characters).")
-    expire_scope(ctx, project.id, layer.platform)
+    expiry.expire_scope(ctx, project.id, layer.platform)
     try:
         with transaction(ctx.session_factory) as session:
             if verb == "approve":
@@ -169,7 +159,7 @@ def decide(
             raise
         if (err.details or {}).get("subcode") == "EXPIRED":
             # It ran out between our expiry pass and the decision: record the expiry now.
-            expire_scope(ctx, project.id, layer.platform)
+            expiry.expire_scope(ctx, project.id, layer.platform)
         return Outcome(False, _refusal_message(err))
     if verb == "approve":
         where = fmt.platform_name(layer.platform)

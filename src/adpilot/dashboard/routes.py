@@ -13,6 +13,7 @@ from adpilot.dashboard import session as sess
 from adpilot.dashboard.render import guarded, page, redirect
 from adpilot.db import read_session
 from adpilot.deps import Ctx, RawBody
+from adpilot.pending import expiry
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -92,7 +93,7 @@ def project_overview(request: Request, ctx: Ctx, projectId: str) -> Response:
     views.require_read(current.principal)
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
-    queue.expire_scope(ctx, project.id)
+    expiry.expire_scope(ctx, project.id)
     with read_session(ctx.session_factory) as session:
         data = views.overview(session, ctx.settings.secret_key, project)
     return page(request, ctx, "project.html", data)
@@ -108,7 +109,7 @@ def layer(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    queue.expire_scope(ctx, project.id, found.platform)
+    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = views.layer_page(session, ctx.settings.secret_key, project, found, cursor)
     return page(request, ctx, "layer.html", data)
@@ -152,7 +153,7 @@ def pending_queue(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    queue.expire_scope(ctx, project.id, found.platform)
+    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = queue.queue_page(session, ctx.settings.secret_key, project, found, statuses, cursor)
     return page(request, ctx, "pending.html", data)
@@ -168,7 +169,7 @@ def pending_row(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    queue.expire_scope(ctx, project.id, found.platform)
+    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = queue.one_row(session, project, found, pendingId)
     return page(request, ctx, "pending_row.html", data)

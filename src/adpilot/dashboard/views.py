@@ -46,10 +46,7 @@ def visible_projects(session: Session, principal: Principal) -> list[Project]:
 
 def visible_project(session: Session, principal: Principal, project_id: str) -> Project:
     """Tenancy exactly as the API: another org's project is simply not found."""
-    project = session.get(Project, project_id)
-    if project is None or project.organization_id != principal.organization_id:
-        raise errors.not_found(f"Project {project_id}")
-    return project
+    return layers_service.visible_project(session, principal.organization_id, project_id)
 
 
 def project_layers(session: Session, project: Project) -> list[Layer]:

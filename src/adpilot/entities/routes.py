@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from adpilot import errors
-from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, visible_project, write
+from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, visible_project, write_change
 from adpilot.entities import service
 from adpilot.entities.schemas import (
     CONTENT_POOLS,
@@ -22,7 +22,6 @@ from adpilot.entities.schemas import (
 )
 from adpilot.kit.body import body_schema, parse_body
 from adpilot.kit.clock import utcnow
-from adpilot.kit.idempotency import WriteResult
 from adpilot.kit.pagination import ListQuery, check_limit, multi_values
 from adpilot.layers.models import Project
 from adpilot.layers.schemas import PlatformSpelling
@@ -203,17 +202,8 @@ def create_ads_content(
     principal: AnyPrincipal,
 ) -> Response:
     body = parse_body(AdsContentCreate, raw)
-    return write(
-        request,
-        ctx,
-        principal,
-        raw,
-        lambda s: WriteResult(
-            201,
-            service.create_content(
-                s, project, body, principal=principal, request_id=request.state.request_id
-            ),
-        ),
+    return write_change(
+        request, ctx, principal, raw, service.create_content, project, body, status=201
     )
 
 
@@ -253,20 +243,6 @@ def patch_ads_content(
     service.find_content(session, project, content_id)
     session.commit()  # end the read: on SQLite it holds the lock our write transaction needs
     body = parse_body(AdsContentPatch, raw)
-    return write(
-        request,
-        ctx,
-        principal,
-        raw,
-        lambda s: WriteResult(
-            200,
-            service.set_content_override(
-                s,
-                project,
-                content_id,
-                body,
-                principal=principal,
-                request_id=request.state.request_id,
-            ),
-        ),
+    return write_change(
+        request, ctx, principal, raw, service.set_content_override, project, content_id, body
     )

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
-from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, visible_project, write
+from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, visible_project, write_change
 from adpilot.gate import service
 from adpilot.gate.schemas import CampaignAuthorityPatch, DefaultsPatch
 from adpilot.kit.body import body_schema, parse_body
-from adpilot.kit.idempotency import WriteResult
 from adpilot.kit.platform_names import path_platform
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import Project
@@ -46,18 +45,7 @@ def patch_defaults(
     layer = layers_service.layer_on_path(session, project, path_platform(platform))
     session.commit()  # end the read: on SQLite it holds the lock our write transaction needs
     body = parse_body(DefaultsPatch, raw)
-    return write(
-        request,
-        ctx,
-        principal,
-        raw,
-        lambda s: WriteResult(
-            200,
-            service.patch_defaults(
-                s, layer.id, body, principal=principal, request_id=request.state.request_id
-            ),
-        ),
-    )
+    return write_change(request, ctx, principal, raw, service.patch_defaults, layer.id, body)
 
 
 @router.get(AUTHORITY_PATH)
@@ -87,20 +75,6 @@ def patch_campaign_authority(
     campaign = service.find_campaign(session, layer, campaign_id)
     session.commit()  # end the read: on SQLite it holds the lock our write transaction needs
     body = parse_body(CampaignAuthorityPatch, raw)
-    return write(
-        request,
-        ctx,
-        principal,
-        raw,
-        lambda s: WriteResult(
-            200,
-            service.patch_campaign_authority(
-                s,
-                layer.id,
-                campaign.id,
-                body,
-                principal=principal,
-                request_id=request.state.request_id,
-            ),
-        ),
+    return write_change(
+        request, ctx, principal, raw, service.patch_campaign_authority, layer.id, campaign.id, body
     )

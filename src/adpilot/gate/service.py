@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adpilot import errors
@@ -18,6 +17,7 @@ from adpilot.gate.policy import GateDecision
 from adpilot.gate.schemas import AuthorityPatch, CampaignAuthorityPatch, DefaultsPatch
 from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
+from adpilot.layers import service as layers_service
 from adpilot.layers.models import CampaignAuthority, Layer
 
 
@@ -115,12 +115,6 @@ def record_verdict(
     return verdict
 
 
-def _locked_layer(session: Session, layer_id: str) -> Layer:
-    """The layer row, locked for this transaction so concurrent policy writes apply in turn."""
-    layer = session.scalars(select(Layer).where(Layer.id == layer_id).with_for_update()).one()
-    return layer
-
-
 def _refuse_if_not_allowed(refusal: policy.Refusal | None) -> None:
     if refusal is not None:
         raise errors.authority_denied(refusal.reason, refusal.message)
@@ -150,7 +144,7 @@ def patch_defaults(
     given = patch.given()
     if not given:
         raise errors.validation("body", "send at least one of defaults, killSwitchActive, ceiling")
-    layer = _locked_layer(session, layer_id)
+    layer = layers_service.locked_layer(session, layer_id)
     requested = patch.defaults.modes() if patch.defaults is not None else {}
     customer_only = tuple(
         name
@@ -231,7 +225,7 @@ def patch_campaign_authority(
     request_id: str | None,
 ) -> dict[str, Any]:
     """Pin (defaults overlaid with the given axes), change a pin, or unpin with `null`."""
-    layer = _locked_layer(session, layer_id)
+    layer = layers_service.locked_layer(session, layer_id)
     before = effective_authority(session, layer, campaign_id)
     if patch.authority is None:
         event = "campaign.authority.unpinned"

@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 
 from adpilot.auth.service import Principal
 from adpilot.db import transaction
-from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, require, visible_project, write
+from adpilot.deps import (
+    AnyPrincipal,
+    Ctx,
+    RawBody,
+    ReadSession,
+    require,
+    visible_project,
+    write,
+    write_change,
+)
 from adpilot.gate import routes as gate_routes
 from adpilot.kit.body import body_schema, parse_body
 from adpilot.kit.idempotency import WriteResult
@@ -65,18 +74,7 @@ def patch_layer_settings(
     principal: AnyPrincipal,
 ) -> Response:
     body = parse_body(LayerSettingsPatch, raw)
-    return write(
-        request,
-        ctx,
-        principal,
-        raw,
-        lambda s: WriteResult(
-            200,
-            service.patch_layer_settings(
-                s, layer.id, body, principal=principal, request_id=request.state.request_id
-            ),
-        ),
-    )
+    return write_change(request, ctx, principal, raw, service.patch_layer_settings, layer.id, body)
 
 
 # --- Write classes -------------------------------------------------------------------------------
@@ -100,18 +98,7 @@ def patch_write_classes(
     principal: AnyPrincipal,
 ) -> Response:
     body = parse_body(WriteClassesPatch, raw)
-    return write(
-        request,
-        ctx,
-        principal,
-        raw,
-        lambda s: WriteResult(
-            200,
-            service.patch_write_classes(
-                s, layer.id, body, principal=principal, request_id=request.state.request_id
-            ),
-        ),
-    )
+    return write_change(request, ctx, principal, raw, service.patch_write_classes, layer.id, body)
 
 
 # --- Ad accounts ---------------------------------------------------------------------------------

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 import zlib
 from typing import Any
 
-from croniter import CroniterBadDateError, croniter
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import ValidationError
@@ -25,6 +23,7 @@ from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id, new_layer_id, new_uuid
 from adpilot.kit.platform_names import to_long, to_short
 from adpilot.layers.models import AdAccount, Layer, Project
+from adpilot.layers.schedule import next_run_after, schedule_problem
 from adpilot.layers.schemas import (
     CREDENTIALS_MODELS,
     AdAccountCreate,
@@ -35,8 +34,6 @@ from adpilot.platforms.base import ACTION_TYPES
 from adpilot.platforms.registry import save_market_state
 from adpilot.sim.bootstrap import bootstrap_market_cached
 from adpilot.sim.reports import CreativeRecord, creatives_data
-
-DEFAULT_SCHEDULE_INTERVAL = dt.timedelta(hours=6)
 
 
 def create_project(session: Session, organization_id: str, name: str) -> Project:
@@ -78,7 +75,7 @@ def get_or_create_layer(session: Session, project: Project, platform: str) -> La
         write_classes_modified_by=None,
         schedule=None,
         # The first scheduled run comes a full interval after the layer is created.
-        next_scheduled_run_at=now + DEFAULT_SCHEDULE_INTERVAL,
+        next_scheduled_run_at=next_run_after(None, now),
         creative_slots=4,
         guardrail_overrides={},
         settings_modified_at=now,
@@ -162,6 +159,14 @@ def layer_on_path(session: Session, project: Project, platform: str) -> Layer:
     return layer
 
 
+def visible_project(session: Session, organization_id: str, project_id: str) -> Project:
+    """A project of the caller's org; anyone else's is not found (existence is not revealed)."""
+    project = session.get(Project, project_id)
+    if project is None or project.organization_id != organization_id:
+        raise errors.not_found(f"Project {project_id}")
+    return project
+
+
 def visible_layer(session: Session, organization_id: str, layer_id: str) -> Layer:
     """A layer of the caller's org; anyone else's is not found (existence is not revealed)."""
     layer = session.get(Layer, layer_id)
@@ -170,8 +175,9 @@ def visible_layer(session: Session, organization_id: str, layer_id: str) -> Laye
     return layer
 
 
-def _locked_layer(session: Session, layer_id: str) -> Layer:
-    # Read-modify-write of JSON columns: the row lock makes concurrent PATCHes apply in turn.
+def locked_layer(session: Session, layer_id: str) -> Layer:
+    """The layer row, locked for this transaction: its settings, write classes and policy are
+    read-modify-write (JSON columns among them), so concurrent PATCHes must apply in turn."""
     return session.scalars(select(Layer).where(Layer.id == layer_id).with_for_update()).one()
 
 
@@ -197,7 +203,7 @@ def patch_write_classes(
     principal: Principal,
     request_id: str | None,
 ) -> dict[str, Any]:
-    layer = _locked_layer(session, layer_id)
+    layer = locked_layer(session, layer_id)
     before = write_classes_view(layer)["writeClasses"]
     changes = patch.write_classes.given()
     layer.write_classes = {**before, **changes}
@@ -217,37 +223,6 @@ def patch_write_classes(
 
 
 # --- Layer settings (SPEC §7, §3.6) --------------------------------------------------------------
-
-# Scheduled runs more often than this would spend the platforms' rate limits on little new data.
-MIN_SCHEDULE_GAP = dt.timedelta(hours=1)
-_SCHEDULE_PROBLEM = 'must be a 5-field cron expression (UTC) or "off"'
-
-
-def schedule_problem(schedule: str) -> str | None:
-    """Why a schedule string is unusable, or None when it is fine."""
-    if schedule == "off":
-        return None
-    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
-        return _SCHEDULE_PROBLEM
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    try:
-        fires = croniter(schedule, start)
-        times = [fires.get_next(dt.datetime) for _ in range(48)]
-    except CroniterBadDateError:
-        return "never fires"
-    if min(b - a for a, b in itertools.pairwise(times)) < MIN_SCHEDULE_GAP:
-        return "must not fire more often than once an hour"
-    return None
-
-
-def next_scheduled_run(schedule: str | None, after: dt.datetime) -> dt.datetime | None:
-    """When a layer's schedule fires next: never if off, 6 hours on by default, else cron (UTC)."""
-    if schedule == "off":
-        return None
-    if schedule is None:
-        return after + DEFAULT_SCHEDULE_INTERVAL
-    fire: dt.datetime = croniter(schedule, after.astimezone(dt.UTC)).get_next(dt.datetime)
-    return fire.astimezone(dt.UTC)
 
 
 def layer_settings_view(session: Session, layer: Layer) -> dict[str, Any]:
@@ -285,7 +260,7 @@ def patch_layer_settings(
         problem = schedule_problem(patch.schedule)
         if problem:
             raise errors.validation("schedule", problem)
-    layer = _locked_layer(session, layer_id)
+    layer = locked_layer(session, layer_id)
     before = layer_settings_view(session, layer)
     now = utcnow()
     if "target_cpa_cents" in given:
@@ -296,7 +271,7 @@ def patch_layer_settings(
         layer.creative_slots = patch.creative_slots
     if "schedule" in given and patch.schedule != layer.schedule:
         layer.schedule = patch.schedule
-        layer.next_scheduled_run_at = next_scheduled_run(patch.schedule, now)
+        layer.next_scheduled_run_at = next_run_after(patch.schedule, now)
     if "guardrail_overrides" in given:
         overrides = patch.guardrail_overrides
         merged = dict(layer.guardrail_overrides or {}) if overrides is not None else {}

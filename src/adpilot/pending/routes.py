@@ -7,20 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from adpilot import errors
 from adpilot.auth.service import Principal
-from adpilot.db import read_session, transaction
-from adpilot.deps import AnyPrincipal, AppContext, Ctx, RawBody, visible_project, write
+from adpilot.db import read_session
+from adpilot.deps import AnyPrincipal, AppContext, Ctx, RawBody, visible_project, write_change
 from adpilot.kit.body import body_schema, parse_body
-from adpilot.kit.clock import utcnow
-from adpilot.kit.idempotency import WriteResult
 from adpilot.kit.jsonresp import dumps
 from adpilot.kit.pagination import check_limit, multi_values
 from adpilot.kit.platform_names import path_platform
 from adpilot.layers.models import Project
-from adpilot.pending import service
+from adpilot.pending import expiry, service
 from adpilot.pending.schemas import (
     ApproveBody,
     ApproveOut,
@@ -37,21 +34,6 @@ router = APIRouter(tags=["pending actions"])
 BASE = "/v1/projects/{projectId}/ads/{platform}/pending"
 ReadProject = Annotated[Project, Depends(visible_project("ads:read"))]
 WriteProject = Annotated[Project, Depends(visible_project("ads:write:pending"))]
-
-
-def _expire_scope(ctx: AppContext, project_id: str, platform: str) -> None:
-    """Expire this scope's overdue rows first, so no answer ever shows an expired row as pending.
-
-    The cheap check keeps ordinary reads free of a write transaction; the expiry commits on its
-    own, even when the request then answers 409 EXPIRED. Reads that follow open a fresh session:
-    one begun earlier could still see the rows as pending (SQLite snapshots at the first read).
-    """
-    now = utcnow()
-    with read_session(ctx.session_factory) as session:
-        due = service.has_due(session, now, project_id=project_id, platform=platform)
-    if due:
-        with transaction(ctx.session_factory) as session:
-            service.expire_due(session, now, project_id=project_id, platform=platform)
 
 
 def _filters(
@@ -93,7 +75,7 @@ def list_pending(
     short = path_platform(platform)
     filters = _filters(status, action_type, run_id)
     size = check_limit(limit)
-    _expire_scope(ctx, project.id, short)
+    expiry.expire_scope(ctx, project.id, short)
     with read_session(ctx.session_factory) as session:
         page = service.list_page(
             session,
@@ -118,7 +100,7 @@ def count_pending(
 ) -> Response:
     short = path_platform(platform)
     filters = _filters(status, action_type, run_id)
-    _expire_scope(ctx, project.id, short)
+    expiry.expire_scope(ctx, project.id, short)
     with read_session(ctx.session_factory) as session:
         n = service.count(session, project_id=project.id, platform=short, filters=filters)
     return _json({"count": n})
@@ -127,7 +109,7 @@ def count_pending(
 @router.get(f"{BASE}/{{pendingId}}", response_model=PendingActionOut, summary="One pending action")
 def get_pending(ctx: Ctx, project: ReadProject, platform: str, pendingId: str) -> Response:
     short = path_platform(platform)
-    _expire_scope(ctx, project.id, short)
+    expiry.expire_scope(ctx, project.id, short)
     with read_session(ctx.session_factory) as session:
         row = service.get_action(
             session, project_id=project.id, platform=short, pending_id=pendingId
@@ -135,10 +117,14 @@ def get_pending(ctx: Ctx, project: ReadProject, platform: str, pendingId: str) -
         return _json(service.to_api(row))
 
 
-def _require_row(ctx: AppContext, project_id: str, platform: str, pending_id: str) -> None:
-    """404 for an unknown row (or one under another platform) before the body is looked at."""
+def _decidable_row(ctx: AppContext, project_id: str, platform: str, pending_id: str) -> str:
+    """The path's short platform, once overdue rows are expired and the row is known: a 404 for
+    an unknown row (or one under another platform) comes before the body is looked at."""
+    short = path_platform(platform)
+    expiry.expire_scope(ctx, project_id, short)
     with read_session(ctx.session_factory) as session:
-        service.get_action(session, project_id=project_id, platform=platform, pending_id=pending_id)
+        service.get_action(session, project_id=project_id, platform=short, pending_id=pending_id)
+    return short
 
 
 def _decide(
@@ -146,18 +132,30 @@ def _decide(
     ctx: AppContext,
     principal: Principal,
     raw: bytes,
+    decide: Callable[..., dict[str, Any]],
+    *,
     project_id: str,
     platform: str,
-    decide: Callable[[Session], dict[str, Any]],
+    pending_id: str,
+    **given: Any,
 ) -> Response:
+    """Approve or reject in the request's write; a row found overdue then is marked expired."""
     try:
-        response: Response = write(
-            request, ctx, principal, raw, lambda s: WriteResult(200, decide(s))
+        response: Response = write_change(
+            request,
+            ctx,
+            principal,
+            raw,
+            decide,
+            project_id=project_id,
+            platform=platform,
+            pending_id=pending_id,
+            **given,
         )
     except errors.ApiError as err:
         if (err.details or {}).get("subcode") == "EXPIRED":
             # The row ran out between our expiry pass and the decision: record it now.
-            _expire_scope(ctx, project_id, platform)
+            expiry.expire_scope(ctx, project_id, platform)
         raise
     return response
 
@@ -177,23 +175,19 @@ def approve(
     platform: str,
     pendingId: str,
 ) -> Response:
-    short = path_platform(platform)
-    _expire_scope(ctx, project.id, short)
-    _require_row(ctx, project.id, short, pendingId)
+    short = _decidable_row(ctx, project.id, platform, pendingId)
     body = parse_body(ApproveBody, raw, allow_empty=True)
-
-    def decide(session: Session) -> dict[str, Any]:
-        return service.approve(
-            session,
-            project_id=project.id,
-            platform=short,
-            pending_id=pendingId,
-            principal=principal,
-            comment=body.comment,
-            request_id=request.state.request_id,
-        )
-
-    return _decide(request, ctx, principal, raw, project.id, short, decide)
+    return _decide(
+        request,
+        ctx,
+        principal,
+        raw,
+        service.approve,
+        project_id=project.id,
+        platform=short,
+        pending_id=pendingId,
+        comment=body.comment,
+    )
 
 
 @router.post(
@@ -211,20 +205,16 @@ def reject(
     platform: str,
     pendingId: str,
 ) -> Response:
-    short = path_platform(platform)
-    _expire_scope(ctx, project.id, short)
-    _require_row(ctx, project.id, short, pendingId)
+    short = _decidable_row(ctx, project.id, platform, pendingId)
     body = parse_body(RejectBody, raw)
-
-    def decide(session: Session) -> dict[str, Any]:
-        return service.reject(
-            session,
-            project_id=project.id,
-            platform=short,
-            pending_id=pendingId,
-            principal=principal,
-            reason=body.reason,
-            request_id=request.state.request_id,
-        )
-
-    return _decide(request, ctx, principal, raw, project.id, short, decide)
+    return _decide(
+        request,
+        ctx,
+        principal,
+        raw,
+        service.reject,
+        project_id=project.id,
+        platform=short,
+        pending_id=pendingId,
+        reason=body.reason,
+    )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from adpilot import errors
@@ -27,7 +27,7 @@ from adpilot.entities.models import Ad, AdsContent, AdSet, Campaign
 from adpilot.gate import service as gate_service
 from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
-from adpilot.kit.pagination import decode_cursor, encode_cursor
+from adpilot.kit.pagination import ListQuery, newest_first_page
 from adpilot.layers.models import AdAccount, Layer
 from adpilot.pending.models import PendingAction
 from adpilot.platforms.base import EntityState, WriteRequest
@@ -207,19 +207,6 @@ def _cursor_scope(project_id: str, platform: str) -> str:
     return f"pending:{project_id}:{platform}"
 
 
-def _cursor_key(key: list[Any]) -> tuple[dt.datetime, str]:
-    bad = errors.validation("cursor", "malformed or does not belong to this list and its filters")
-    if len(key) != 2 or not all(isinstance(k, str) for k in key):
-        raise bad
-    try:
-        created = dt.datetime.fromisoformat(key[0])
-    except ValueError:
-        raise bad from None
-    if created.tzinfo is None:
-        raise bad
-    return created, key[1]
-
-
 def list_page(
     session: Session,
     *,
@@ -231,26 +218,15 @@ def list_page(
     limit: int,
 ) -> dict[str, Any]:
     """Newest first, ties by id descending; keyset cursors stay stable while rows are added."""
-    scope = _cursor_scope(project_id, platform)
+    # On this list an empty `cursor=` asks for the first page.
+    query = ListQuery(
+        secret, _cursor_scope(project_id, platform), filters.binding(), cursor or None, limit
+    )
     stmt = select(PendingAction).where(*_listed(project_id, platform), *filters.criteria())
-    if cursor:
-        created, last_id = _cursor_key(decode_cursor(secret, scope, filters.binding(), cursor))
-        stmt = stmt.where(
-            or_(
-                PendingAction.created_at < created,
-                and_(PendingAction.created_at == created, PendingAction.id < last_id),
-            )
-        )
-    stmt = stmt.order_by(PendingAction.created_at.desc(), PendingAction.id.desc()).limit(limit + 1)
-    rows = list(session.scalars(stmt))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(
-            secret, scope, filters.binding(), [last.created_at.isoformat(), last.id]
-        )
-    return {"items": [to_api(row) for row in rows], "nextCursor": next_cursor}
+    page = newest_first_page(
+        session, query, stmt, PendingAction.created_at, PendingAction.id, to_api
+    )
+    return page.as_dict()
 
 
 def count_query(project_id: str, platform: str, filters: ListFilters) -> Select[Any]:

@@ -32,6 +32,18 @@ ACTION_TYPES: tuple[ActionType, ...] = (
     "update_targeting",
     "update_schedule",
 )
+# Which entities each action may target (SPEC §4.3); a platform may narrow it (Apple budgets live
+# on campaigns only).
+ACTION_ENTITY_TYPES: dict[str, tuple[EntityType, ...]] = {
+    "pause_ad": ("ad",),
+    "pause_adset": ("adset",),
+    "update_budget": ("campaign", "adset"),
+    "push_creative": ("adset",),
+    "replace_creative": ("ad",),
+    "prune_creative": ("ad",),
+    "update_targeting": ("adset",),
+    "update_schedule": ("adset",),
+}
 # Entity status vocabulary shared by every adapter (SPEC §7).
 EntityStatus = Literal["active", "paused", "archived", "deleted", "in_review", "rejected"]
 

@@ -16,7 +16,7 @@ from adpilot.auth.service import Principal
 from adpilot.db import execute_update
 from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
-from adpilot.kit.pagination import check_limit, decode_cursor, encode_cursor
+from adpilot.kit.pagination import ListQuery, check_limit, newest_first_page
 from adpilot.kit.platform_names import to_long, to_short
 from adpilot.kit.uow import after_commit
 from adpilot.layers import service as layers_service
@@ -291,37 +291,26 @@ def list_runs(
     cursor: str | None,
     limit: int | None,
 ) -> dict[str, Any]:
-    size = check_limit(limit)
-    filters = {"layerId": layer_ids, "platform": platforms, "status": statuses}
-    scope = f"runs:{project.id}"
-    query = select(OptimizerRun).where(OptimizerRun.project_id == project.id)
-    if layer_ids:
-        query = query.where(OptimizerRun.layer_id.in_(layer_ids))
-    if platforms:
-        query = query.where(OptimizerRun.platform.in_(platforms))
-    if statuses:
-        query = query.where(OptimizerRun.status.in_(statuses))
-    if cursor:
-        started_iso, last_id = decode_cursor(secret, scope, filters, cursor)
-        try:
-            started = dt.datetime.fromisoformat(started_iso)
-        except (TypeError, ValueError):
-            raise errors.validation("cursor", "malformed") from None
-        query = query.where(
-            (OptimizerRun.started_at < started)
-            | ((OptimizerRun.started_at == started) & (OptimizerRun.id < last_id))
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(OptimizerRun.started_at.desc(), OptimizerRun.id.desc()).limit(size + 1)
-        )
+    """The project's runs, newest start first, optionally by layer, platform and status."""
+    # On this list an empty `cursor=` asks for the first page.
+    query = ListQuery(
+        secret,
+        f"runs:{project.id}",
+        {"layerId": layer_ids, "platform": platforms, "status": statuses},
+        cursor or None,
+        check_limit(limit),
     )
-    next_cursor = None
-    if len(rows) > size:
-        rows = rows[:size]
-        last = rows[-1]
-        next_cursor = encode_cursor(secret, scope, filters, [last.started_at.isoformat(), last.id])
-    return {"items": [run_to_api(r) for r in rows], "nextCursor": next_cursor}
+    stmt = select(OptimizerRun).where(OptimizerRun.project_id == project.id)
+    if layer_ids:
+        stmt = stmt.where(OptimizerRun.layer_id.in_(layer_ids))
+    if platforms:
+        stmt = stmt.where(OptimizerRun.platform.in_(platforms))
+    if statuses:
+        stmt = stmt.where(OptimizerRun.status.in_(statuses))
+    page = newest_first_page(
+        session, query, stmt, OptimizerRun.started_at, OptimizerRun.id, run_to_api
+    )
+    return page.as_dict()
 
 
 def get_job(session: Session, organization_id: str, job_id: str) -> tuple[Job, OptimizerRun]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from adpilot.platforms.apple import requests as apple_requests
 from adpilot.platforms.base import (
+    ACTION_ENTITY_TYPES,
     AccountInfo,
     AccountSnapshot,
     EntityState,
@@ -44,16 +45,6 @@ _REJECT_CODES: dict[PlatformName, dict[str, str]] = {
         "invalid_value": "VALIDATION_ERROR",
         "invalid_state": "VALIDATION_ERROR",
     },
-}
-_ENTITY_OF_ACTION: dict[str, tuple[str, ...]] = {
-    "pause_ad": ("ad",),
-    "pause_adset": ("adset",),
-    "update_budget": ("campaign", "adset"),
-    "push_creative": ("adset",),
-    "replace_creative": ("ad",),
-    "prune_creative": ("ad",),
-    "update_targeting": ("adset",),
-    "update_schedule": ("adset",),
 }
 
 
@@ -321,7 +312,7 @@ def _apply_to_market(market: Market, write: WriteRequest, now: dt.datetime) -> W
     """Interpret a normalised write against the market (SimError when it is impossible)."""
     action = write.action_type
     target = write.entity_external_id
-    allowed = _ENTITY_OF_ACTION.get(action)
+    allowed = ACTION_ENTITY_TYPES.get(action)
     if allowed is None or write.entity_type not in allowed:
         raise SimError("invalid_value", f"{action} cannot target a {write.entity_type}")
     if action == "pause_ad":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adpilot.platforms.base import WriteRequest
+from adpilot.platforms.base import ACTION_ENTITY_TYPES, WriteRequest
 
 API_PREFIX = "/open_api/v1.3"
 
@@ -30,18 +30,6 @@ COUNTRY_LOCATION_IDS: dict[str, str] = {
     "NL": "2750405",
     "SE": "2661886",
     "KR": "1835841",
-}
-
-
-_EXPECTED_ENTITY = {
-    "pause_ad": ("ad",),
-    "pause_adset": ("adset",),
-    "update_budget": ("campaign", "adset"),
-    "push_creative": ("adset",),
-    "replace_creative": ("ad",),
-    "prune_creative": ("ad",),
-    "update_targeting": ("adset",),
-    "update_schedule": ("adset",),
 }
 
 
@@ -81,7 +69,7 @@ def build_request(
     ctx = write.context
     adv = str(advertiser_id)
     body: dict[str, Any]
-    expected = _EXPECTED_ENTITY.get(action)
+    expected = ACTION_ENTITY_TYPES.get(action)
     if expected is None:
         raise ValueError(f"unknown action type {action!r}")
     if write.entity_type not in expected:
