@@ -7,6 +7,7 @@ platforms through the process-wide runtime set here at start-up.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
 import threading
@@ -44,9 +45,18 @@ class JobRuntime:
         return self.launched
 
     def enqueue(self, queue: str, fn: Callable[..., Any], *args: Any, workflow_id: str) -> None:
-        """Enqueue `fn(*args)` once: a second enqueue under the same id does not run it again."""
-        with SetWorkflowID(workflow_id):
-            DBOS.enqueue_workflow(queue, fn, *args)
+        """Enqueue `fn(*args)` once: a second enqueue under the same id does not run it again.
+
+        Always a top-level workflow, even when called from inside a step or workflow (an event
+        emitted by a run enqueues its deliveries): that work is not the caller's child, and DBOS
+        refuses to start workflows from a step. A fresh context carries no DBOS state.
+        """
+
+        def enqueue_top_level() -> None:
+            with SetWorkflowID(workflow_id):
+                DBOS.enqueue_workflow(queue, fn, *args)
+
+        contextvars.Context().run(enqueue_top_level)
 
     def status(self, workflow_id: str) -> str | None:
         found = DBOS.list_workflows(workflow_ids=[workflow_id], load_input=False, load_output=False)

@@ -418,3 +418,24 @@ def test_an_approved_pause_reaches_the_account_and_the_next_run_sees_it(
         for c in nxt["changes"]
         if c["entityId"] == pause["entityId"] and c["actionType"] == "pause_ad"
     ]
+
+
+def test_a_token_failing_mid_run_fails_the_run_and_marks_the_account(
+    partner: Api, boot: dict[str, Any], job_runtime: Any, session_factory: Any
+) -> None:
+    from adpilot.platforms.registry import DbSandboxStore
+    from adpilot.platforms.sandbox import faults
+
+    layer = boot["layers"]["meta_ads"]
+    with session_factory() as session:
+        account_id = session.scalars(select(AdAccount.id).where(AdAccount.layer_id == layer)).one()
+    faults.inject_fault(DbSandboxStore(session_factory), account_id, "auth_expired", op="read")
+    run = run_to_end(partner, boot, job_runtime)
+    assert run["status"] == "failed"
+    assert run["error"]["code"] == "PLATFORM_AUTH_FAILED"
+    assert run["changes"] == [] and run["finishedAt"] is not None
+    accounts = partner.get(f"/v1/projects/{boot['projectId']}/ads/ad-accounts").json()["items"]
+    meta = next(a for a in accounts if a["layerId"] == layer)
+    assert meta["tokenStatus"] == "expired"
+    job = partner.get(f"/v1/jobs/{run['jobId']}").json()
+    assert job["status"] == "failed" and job["error"]["code"] == "PLATFORM_AUTH_FAILED"

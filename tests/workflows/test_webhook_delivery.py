@@ -686,3 +686,33 @@ def test_a_stranded_pending_delivery_is_requeued_once(
     service.enqueue_delivery(delivery_id)  # a late duplicate enqueue: same id, nothing resent
     assert wait(job_runtime, delivery_id) == "delivered"
     assert len(receiver.received) == 1
+
+
+def test_a_run_delivers_its_events_with_the_run_as_finally_stored(
+    org: Org, receiver: Receiver, boot: dict[str, Any], job_runtime: Any
+) -> None:
+    from standardwebhooks import Webhook
+
+    events = ["ads.optimizer.run.completed", "ads.pending.created", "job.completed"]
+    _endpoint, secret = create_endpoint(org, receiver.url(), events)
+    started = org.api.post(
+        f"/v1/projects/{boot['projectId']}/ads/optimizer/run",
+        json={"layerId": boot["layers"]["meta_ads"], "platform": "meta_ads"},
+    )
+    assert started.status_code == 202
+    job_runtime.wait(started.json()["runId"], timeout=60)
+    got = {r.json()["type"]: r for r in receiver.wait_for(3)}
+    assert set(got) == set(events)
+    for request in got.values():
+        Webhook(secret).verify(request.body, request.headers)  # raises if the signature is off
+    completed = got["ads.optimizer.run.completed"].json()["data"]
+    stored = org.api.get(started.json()["runUrl"]).json()
+    assert completed == stored
+    assert completed["status"] == "completed" and completed["stage"] == "done"
+    created = got["ads.pending.created"].json()["data"]
+    assert set(created["pendingIds"]) == {
+        c["pendingId"] for c in stored["changes"] if c["outcome"] == "queued"
+    }
+    job = got["job.completed"].json()["data"]
+    assert job["jobId"] == stored["jobId"] and job["status"] == "completed"
+    assert job["result"]["summary"] == stored["summary"]
