@@ -439,3 +439,53 @@ def test_a_token_failing_mid_run_fails_the_run_and_marks_the_account(
     assert meta["tokenStatus"] == "expired"
     job = partner.get(f"/v1/jobs/{run['jobId']}").json()
     assert job["status"] == "failed" and job["error"]["code"] == "PLATFORM_AUTH_FAILED"
+
+
+def test_a_run_canceled_after_gating_never_sends_its_auto_actions(
+    partner: Api,
+    customer: Api,
+    boot: dict[str, Any],
+    settings: Any,
+    session_factory: Any,
+    job_runtime: Any,
+    monkeypatch: Any,
+) -> None:
+    """Drive the stages by hand so the cancel lands exactly between gating and dispatching."""
+    from adpilot.maintenance import requeue_lost_work
+    from adpilot.runs import service as runs_service
+    from adpilot.runs import stages
+
+    monkeypatch.setattr(runs_service, "enqueue_run", lambda run_id: None)
+    defaults = f"/v1/projects/{boot['projectId']}/ads/meta/defaults"
+    auto = {"creative": "auto", "tactical": "auto", "structural": "auto"}
+    assert customer.patch(defaults, json={"defaults": auto}).status_code == 200
+    envelope = trigger(partner, boot).json()
+    ctx = stages.StageContext(settings, session_factory)
+    run_id = envelope["runId"]
+    for stage, work in (
+        ("syncing", stages.sync),
+        ("evaluating", stages.evaluate_run),
+        ("gating", stages.gate_run),
+    ):
+        assert stages.begin_stage(ctx, run_id, stage)
+        work(ctx, run_id)
+
+    cancel = partner.post(f"/v1/jobs/{envelope['jobId']}/cancel")
+    assert cancel.status_code == 202
+    assert not stages.begin_stage(ctx, run_id, "dispatching")
+
+    run = partner.get(envelope["runUrl"]).json()
+    assert run["status"] == "canceled"
+    withdrawn = [c for c in run["changes"] if c["outcome"] == "dispatch_failed"]
+    assert withdrawn and all(c["reason"] == stages.CANCELED_BEFORE_DISPATCH for c in withdrawn)
+    assert all("_autoId" not in c for c in run["changes"])
+    summary = run["summary"]
+    assert summary["proposed"] == sum(
+        summary[k] for k in ("held", "denied", "queued", "dispatched", "dispatchFailed", "dryRun")
+    )
+    # The sweep that re-enqueues approved actions finds nothing of this run to send.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    requeue_lost_work(session_factory, later)
+    with session_factory() as session:
+        rows = session.scalars(select(PendingAction).where(PendingAction.run_id == run_id)).all()
+    assert rows and all(row.status == "dispatch_failed" for row in rows)

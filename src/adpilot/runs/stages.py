@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.config import Settings
-from adpilot.db import read_session, transaction
+from adpilot.db import execute_update, read_session, transaction
 from adpilot.engine import guardrails as engine_guardrails
 from adpilot.engine.run import evaluate
 from adpilot.engine.types import (
@@ -91,8 +91,38 @@ def _job_event(run: OptimizerRun, status: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+CANCELED_BEFORE_DISPATCH = "canceled: the run was canceled before dispatching"
+
+
+def _withdraw_unsent(session: Session, run: OptimizerRun, now: dt.datetime) -> None:
+    """A run canceled after gating must not send its `auto` actions later (nothing after the
+    boundary reaches a platform): they end as dispatch_failed, and the changes say so."""
+    changes, withdrawn = [], 0
+    for change in run.changes:
+        change = dict(change)
+        auto_id = change.pop("_autoId", None)
+        if auto_id:
+            execute_update(
+                session,
+                update(PendingAction)
+                .where(PendingAction.id == auto_id, PendingAction.status == "approved")
+                .values(
+                    status="dispatch_failed",
+                    dispatch_failure_reason=CANCELED_BEFORE_DISPATCH,
+                    updated_at=now,
+                ),
+            )
+            change["outcome"], change["reason"] = "dispatch_failed", CANCELED_BEFORE_DISPATCH
+            withdrawn += 1
+        changes.append(change)
+    run.changes = changes
+    if withdrawn:
+        run.summary = {**run.summary, "dispatchFailed": withdrawn}
+
+
 def _cancel(session: Session, run: OptimizerRun, now: dt.datetime) -> None:
     _finish_current_stage(run, now)
+    _withdraw_unsent(session, run, now)
     run.status = "canceled"
     run.finished_at = now
     job = session.get(Job, run.job_id)
