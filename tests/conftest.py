@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot import jobs
@@ -119,15 +120,27 @@ def clean_tables(
     yield
     if "job_runtime" in request.fixturenames:
         _settle_workflows()
-    engine = session_factory.kw["bind"]
+    _empty_tables(session_factory.kw["bind"])
+
+
+def _empty_tables(engine: Any, attempts: int = 5) -> None:
+    """Delete every row. The once-a-minute maintenance tick may hold row locks at that moment;
+    when PostgreSQL picks the TRUNCATE as a deadlock victim, try again."""
     tables = list(reversed(Base.metadata.sorted_tables))
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in tables)
-            conn.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    names = ", ".join(t.name for t in tables)
+                    conn.execute(text(f"TRUNCATE {names} CASCADE"))
+                else:
+                    for table in tables:
+                        conn.execute(table.delete())
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture()
