@@ -88,6 +88,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         var_dir=var_dir,
         database_url=url or None,
         queue_poll_interval_sec=0.05,
+        # Tests run maintenance by hand; a tick firing mid-test would race their assertions.
+        maintenance_cron="off",
         dispatch_retry_delays=[0.05, 0.1, 0.2],
         webhook_retry_delays=[0, 0.2, 0.4, 0.8, 1, 1, 1, 1],
     )

@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     # Job engine tuning: the queue poll interval bounds the latency of short workflows.
     queue_poll_interval_sec: float = 0.1
     run_concurrency: int = 4
-    expiry_sweep_interval_sec: int = 300
-    schedule_poll_interval_sec: float = 30.0
+    # When the maintenance tick (expiry sweep, layer schedules, lost work) fires, as a cron
+    # expression in UTC; "off" disables it (tests drive maintenance by hand).
+    maintenance_cron: str = "* * * * *"
     org_max_concurrent_jobs: int = 10
 
     # Dispatch retry ladder for transient platform errors (seconds between attempts).

@@ -119,7 +119,16 @@ def launch(settings: Settings, session_factory: sessionmaker[Session]) -> JobRun
 
 
 def ensure_schedule(name: str, fn: Callable[..., Any], cron: str) -> None:
-    if DBOS.get_schedule(name) is None:
+    """Make the named schedule fire `fn` on `cron` ("off" removes it).
+
+    Schedules live in the job engine's database, so a changed or disabled cron must replace the
+    stored one rather than leave it firing.
+    """
+    existing = DBOS.get_schedule(name)
+    if existing is not None and (cron == "off" or existing["schedule"] != cron):
+        DBOS.delete_schedule(name)
+        existing = None
+    if existing is None and cron != "off":
         DBOS.create_schedule(schedule_name=name, workflow_fn=fn, schedule=cron)
 
 

@@ -119,5 +119,5 @@ def maintenance_step() -> None:
     run_maintenance(runtime.settings, runtime.session_factory, utcnow())
 
 
-def register(_runtime: jobs.JobRuntime) -> None:
-    jobs.ensure_schedule("adpilot-maintenance", maintenance_tick, "* * * * *")
+def register(runtime: jobs.JobRuntime) -> None:
+    jobs.ensure_schedule("adpilot-maintenance", maintenance_tick, runtime.settings.maintenance_cron)
