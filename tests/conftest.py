@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,11 @@ from adpilot.bootstrap import bootstrap_org
 from adpilot.config import Settings
 from adpilot.db import make_engine, make_session_factory
 from adpilot.deps import AppContext
+from adpilot.fakes.server import RunningFake, running_fake
+from adpilot.fakes.world import FakeWorld
 from adpilot.migrate import upgrade
 from adpilot.models import Base
+from adpilot.platforms.base import PlatformName
 
 PG_URL_ENV = "ADPILOT_TEST_DATABASE_URL"
 REDIS_URL_ENV = "ADPILOT_TEST_REDIS_URL"
@@ -77,8 +81,24 @@ def _prepare_postgres(url: str) -> None:
         engine.dispose()
 
 
+# Platforms whose live adapter tests run against a wire-format fake on loopback.
+LIVE_FAKES: tuple[PlatformName, ...] = ()
+
+
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def fake_platforms() -> Iterator[dict[str, RunningFake]]:
+    """One fake server per platform, over real HTTP on loopback, for the whole session.
+
+    adpilot's settings point at them, so live accounts connected in tests talk to these.
+    """
+    with ExitStack() as stack:
+        yield {name: stack.enter_context(running_fake(FakeWorld(name))) for name in LIVE_FAKES}
+
+
+@pytest.fixture(scope="session")
+def settings(
+    tmp_path_factory: pytest.TempPathFactory, fake_platforms: dict[str, RunningFake]
+) -> Settings:
     var_dir: Path = tmp_path_factory.mktemp("var")
     url = os.environ.get(PG_URL_ENV)
     if url:
@@ -92,6 +112,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         maintenance_cron="off",
         dispatch_retry_delays=[0.05, 0.1, 0.2],
         webhook_retry_delays=[0, 0.2, 0.4, 0.8, 1, 1, 1, 1],
+        platform_retry_delays=[0.01, 0.02, 0.04],
+        **{k: v for fake in fake_platforms.values() for k, v in fake.settings_overrides().items()},
     )
 
 

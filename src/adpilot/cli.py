@@ -21,8 +21,13 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Issue, list and kill API keys.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
+fake_app = typer.Typer(
+    help="Wire-format fake ad platforms, to try adpilot without real accounts.",
+    no_args_is_help=True,
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
+app.add_typer(fake_app, name="fake-platform")
 console = Console()
 err = Console(stderr=True)
 
@@ -272,6 +277,92 @@ def bench_engine(
         sys.stdout.write(json.dumps(result) + "\n")
         return
     console.print_json(json.dumps(result))
+
+
+@bench_app.command("sync")
+def bench_sync_command(
+    platform: Annotated[
+        str, typer.Option(help="meta, tiktok, apple or all.", case_sensitive=False)
+    ] = "all",
+    ads: Annotated[int, typer.Option(help="Ads in the synced account.")] = 1000,
+    latency_ms: Annotated[float, typer.Option(help="Latency of each fake request.")] = 50.0,
+    repeats: Annotated[int, typer.Option(help="Timed repetitions (median reported).")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Time a 30-day sync through each platform's client and its fake, and count requests."""
+    from adpilot.bench.sync_bench import bench_sync
+    from adpilot.fakes.server import FAKE_PLATFORMS
+
+    _quiet_logs()
+    names = FAKE_PLATFORMS if platform == "all" else (_fake_platform(platform),)
+    results = [
+        bench_sync(name, n_ads=ads, latency_ms=latency_ms, repeats=repeats) for name in names
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(results) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"30-day sync of a {ads}-ad account, {latency_ms:g} ms per request")
+    for column in ("platform", "ads", "metric rows", "median s", "requests", "minimum"):
+        table.add_column(column, justify="left" if column == "platform" else "right")
+    for r in results:
+        table.add_row(
+            r["platform"],
+            str(r["ads"]),
+            str(r["metricRows"]),
+            f"{r['medianSec']:.2f}",
+            str(r["requests"]),
+            str(r["minimumRequests"]),
+        )
+    console.print(table)
+
+
+def _fake_platform(name: str) -> Any:
+    from adpilot.fakes.server import FAKE_PLATFORMS
+
+    short = name.lower().removesuffix("_ads")
+    if short not in FAKE_PLATFORMS:
+        err.print(f"[red]Unknown platform {name!r}: use one of {', '.join(FAKE_PLATFORMS)}.[/]")
+        raise typer.Exit(2)
+    return short
+
+
+@fake_app.command("serve")
+def fake_platform_serve(
+    platform: Annotated[str, typer.Argument(help="meta, tiktok or apple.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+    account: Annotated[
+        str | None, typer.Option(help="Account id to print credentials for.")
+    ] = None,
+    latency_ms: Annotated[float, typer.Option(help="Latency added to each request.")] = 0.0,
+) -> None:
+    """Serve a fake platform that speaks the real wire format, backed by the simulator.
+
+    Any account id works (each is simulated on first use); the credentials printed are the
+    ones this server accepts.
+    """
+    from adpilot.bench.sync_bench import BENCH_ACCOUNTS
+    from adpilot.fakes.server import RunningFake, serve_forever
+    from adpilot.fakes.world import FakeWorld
+
+    name = _fake_platform(platform)
+    world = FakeWorld(name)
+    account_id = account or BENCH_ACCOUNTS[name]
+    fake = RunningFake(world, f"http://{host}:{port}")
+    env = " ".join(f"ADPILOT_{k.upper()}={v}" for k, v in fake.settings_overrides().items())
+    body = {
+        "platform": f"{name}_ads",
+        "externalId": account_id,
+        "credentials": fake.credentials_for(account_id),
+    }
+    console.print(f"[bold]Fake {name} platform[/] on {fake.base_url}")
+    console.print(f"Point adpilot at it:  {env}")
+    console.print("Connect an account (POST /v1/projects/<projectId>/ads/ad-accounts):")
+    sys.stdout.write(json.dumps(body) + "\n")
+    sys.stdout.flush()
+    serve_forever(world, host=host, port=port, latency_sec=latency_ms / 1000.0)
 
 
 def main() -> None:

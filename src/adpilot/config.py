@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     webhook_timeout_sec: float = 10.0
 
     # Platform edges.
+    platform_timeout_sec: float = 30.0
+    # Retries inside one platform call (seconds between attempts); a platform's own Retry-After
+    # is honoured when longer. Beyond these the durable job retries the step later.
+    platform_retry_delays: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0, 8.0])
     meta_base_url: str = "https://graph.facebook.com"
     meta_api_version: str = "v26.0"
     tiktok_base_url: str = "https://business-api.tiktok.com"

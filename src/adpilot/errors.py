@@ -55,3 +55,16 @@ def authority_denied(reason: str, message: str) -> ApiError:
 def kill_switch(scope: str) -> ApiError:
     what = "API key has been killed" if scope == "key" else "organization is suspended"
     return ApiError(503, "KILL_SWITCH", f"This {what}.", {"scope": scope})
+
+
+def platform_rejected(message: str, platform_code: str | None) -> ApiError:
+    return ApiError(
+        422,
+        "PLATFORM_REJECTED",
+        f"The platform refused the request: {message}",
+        {"platformCode": platform_code},
+    )
+
+
+def platform_error(message: str) -> ApiError:
+    return ApiError(502, "PLATFORM_ERROR", f"The platform failed or was unreachable: {message}")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +14,6 @@ from adpilot.bootstrap import bootstrap_org
 from adpilot.config import Settings
 from adpilot.db import transaction
 from adpilot.layers import service as layers_service
-from adpilot.layers.models import AdAccount, Layer
 from tests.conftest import Api
 
 ROW_KEYS = {
@@ -137,39 +136,6 @@ def test_a_layer_holds_one_account_unless_replaced(partner: Api, boot: dict[str,
     layer = partner.get(layer_path).json()
     assert layer["targetCpaCents"] == 650
     assert layer["adAccountId"] == new["adAccountId"]
-
-
-def test_live_connections_validate_credentials_then_say_they_are_unavailable(
-    partner: Api, bare_project: str, session_factory: sessionmaker[Session]
-) -> None:
-    accounts_before = count_rows(session_factory, AdAccount)
-    layers_before = count_rows(session_factory, Layer)
-    apple_key = pem(ec.generate_private_key(ec.SECP256R1()))
-    good = [
-        ("meta_ads", "act_123456", {"accessToken": "EAAB", "appSecret": "s3cret"}),
-        ("meta_ads", "act_123456", {"accessToken": "EAAB"}),
-        ("tiktok_ads", "7000123", {"accessToken": "tt-token"}),
-        (
-            "apple_ads",
-            "4000123",
-            {"clientId": "SEARCHADS.x", "teamId": "T", "keyId": "K", "privateKeyPem": apple_key},
-        ),
-    ]
-    for platform, external_id, credentials in good:
-        r = partner.post(
-            accounts_path(bare_project),
-            json={"platform": platform, "externalId": external_id, "credentials": credentials},
-        )
-        assert r.status_code == 422, r.text
-        error = r.json()["error"]
-        assert error["code"] == "VALIDATION"
-        assert error["details"]["fields"][0]["field"] == "mode"
-        assert "not available" in error["message"]
-        assert platform in error["message"]
-    # Nothing was stored, not even a layer.
-    assert count_rows(session_factory, AdAccount) == accounts_before
-    assert count_rows(session_factory, Layer) == layers_before
-    assert partner.get(f"/v1/projects/{bare_project}/ads/meta/defaults").status_code == 404
 
 
 def test_malformed_connections_name_the_field(partner: Api, bare_project: str) -> None:

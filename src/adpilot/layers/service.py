@@ -20,6 +20,7 @@ from adpilot.auth.service import Principal
 from adpilot.config import Settings
 from adpilot.entities.models import AdsContent
 from adpilot.kit.clock import isoformat, utcnow
+from adpilot.kit.crypto import encrypt_json
 from adpilot.kit.ids import new_id, new_layer_id, new_uuid
 from adpilot.kit.platform_names import to_long, to_short
 from adpilot.layers.models import AdAccount, Layer, Project
@@ -30,8 +31,13 @@ from adpilot.layers.schemas import (
     LayerSettingsPatch,
     WriteClassesPatch,
 )
-from adpilot.platforms.base import ACTION_TYPES
-from adpilot.platforms.registry import save_market_state
+from adpilot.platforms.base import (
+    ACTION_TYPES,
+    PlatformAuthError,
+    PlatformError,
+    PlatformRejected,
+)
+from adpilot.platforms.registry import LiveAccount, open_live, save_market_state
 from adpilot.sim.bootstrap import bootstrap_market_cached
 from adpilot.sim.reports import CreativeRecord, creatives_data
 
@@ -108,12 +114,7 @@ def connect_sandbox_account(
     layer = get_or_create_layer(session, project, platform)
     existing = current_account(session, layer.id)
     if existing is not None and not replace:
-        raise errors.conflict(
-            "LAYER_HAS_AD_ACCOUNT",
-            f"Layer {layer.id} already has ad account {existing.id}; "
-            "pass replace: true to swap it.",
-            adAccountId=existing.id,
-        )
+        raise _layer_has_account(existing)
     now = utcnow()
     account_id = new_id("aac")
     if seed is None:
@@ -139,6 +140,62 @@ def connect_sandbox_account(
         timezone=market.account.timezone,
         mode="sandbox",
         credentials_encrypted=None,
+        token_status="valid",
+        token_last_validated_at=now,
+        connected_at=now,
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def _layer_has_account(existing: AdAccount) -> errors.ApiError:
+    return errors.conflict(
+        "LAYER_HAS_AD_ACCOUNT",
+        f"Layer {existing.layer_id} already has ad account {existing.id}; "
+        "pass replace: true to swap it.",
+        adAccountId=existing.id,
+    )
+
+
+def connect_live_account(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    *,
+    platform: str,
+    external_id: str,
+    name: str | None,
+    credentials: dict[str, Any],
+) -> AdAccount:
+    """Connect a real account: one cheap read proves the credentials before anything is stored.
+
+    The platform call happens before any row is written, so a refusal leaves nothing behind;
+    the credentials are stored encrypted and never returned.
+    """
+    live = LiveAccount(platform=platform, external_id=external_id, credentials=credentials)  # type: ignore[arg-type]
+    try:
+        info = open_live(settings, live).validate()
+    except (PlatformAuthError, PlatformRejected) as exc:
+        raise errors.platform_rejected(exc.message, exc.platform_code) from None
+    except PlatformError as exc:
+        raise errors.platform_error(exc.message) from None
+    layer = get_or_create_layer(session, project, platform)
+    existing = current_account(session, layer.id)
+    now = utcnow()
+    if existing is not None:
+        existing.disconnected_at = now
+    account = AdAccount(
+        id=new_id("aac"),
+        layer_id=layer.id,
+        project_id=project.id,
+        platform=platform,
+        external_id=external_id,
+        name=name or info.name,
+        currency=info.currency,
+        timezone=info.timezone,
+        mode="live",
+        credentials_encrypted=encrypt_json(settings.secret_key, credentials),
         token_status="valid",
         token_last_validated_at=now,
         connected_at=now,
@@ -326,7 +383,8 @@ def account_view(account: AdAccount) -> dict[str, Any]:
     }
 
 
-def _check_credentials(platform: str, credentials: dict[str, Any] | None) -> None:
+def _check_credentials(platform: str, credentials: dict[str, Any] | None) -> dict[str, Any]:
+    """The credentials, checked for shape (not yet against the platform), in camelCase."""
     if credentials is None:
         raise errors.validation("credentials", f"are required to connect a live {platform} account")
     try:
@@ -356,6 +414,7 @@ def _check_credentials(platform: str, credentials: dict[str, Any] | None) -> Non
             raise errors.validation(
                 "credentials.privateKeyPem", "must be an unencrypted EC P-256 private key in PEM"
             )
+    return dict(parsed.model_dump(by_alias=True, exclude_none=True))
 
 
 def connect_account(
@@ -374,29 +433,39 @@ def connect_account(
     pattern, problem = EXTERNAL_ID_FORMATS[platform]
     if not pattern.match(body.external_id):
         raise errors.validation("externalId", problem)
+    credentials: dict[str, Any] | None = None
     if body.mode == "live":
-        _check_credentials(platform, body.credentials)
-        # The live HTTP adapters are not part of this build: refuse rather than store an account
-        # that every run would fail on.
-        raise errors.validation(
-            "mode",
-            f'live connections to {to_long(platform)} are not available yet; use "sandbox"',
-        )
+        credentials = _check_credentials(platform, body.credentials)
+    elif body.credentials is not None:
+        raise errors.validation("credentials", "must be absent for a sandbox account")
     # Two connects racing to create the project's layer would collide on its unique key; the
     # project row lock makes them take turns (the second then sees the first one's account).
     session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
     layer = get_layer(session, project.id, platform)
     previous = current_account(session, layer.id) if layer is not None else None
-    account = connect_sandbox_account(
-        session,
-        settings,
-        session_factory,
-        project,
-        platform=platform,
-        external_id=body.external_id,
-        name=body.name,
-        replace=body.replace,
-    )
+    if previous is not None and not body.replace:
+        raise _layer_has_account(previous)
+    if credentials is None:
+        account = connect_sandbox_account(
+            session,
+            settings,
+            session_factory,
+            project,
+            platform=platform,
+            external_id=body.external_id,
+            name=body.name,
+            replace=body.replace,
+        )
+    else:
+        account = connect_live_account(
+            session,
+            settings,
+            project,
+            platform=platform,
+            external_id=body.external_id,
+            name=body.name,
+            credentials=credentials,
+        )
     audit.record(
         session,
         "ad_account.connected",

@@ -189,9 +189,6 @@ def attempt_dispatch(
         return _outcome(pending_id, plan.status, plan.failure_reason)
     try:
         platform = opener(settings, factory, plan.account)
-    except NotImplementedError as exc:
-        return _fail(factory, pending_id, f"platform unavailable: {exc}")
-    try:
         verdict = _inspect(platform, plan)
     except SQLAlchemyError:
         raise

@@ -1,9 +1,11 @@
-"""Open the AdPlatform adapter for a connected ad account."""
+"""Open the AdPlatform adapter for a connected ad account (sandbox or live)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -12,10 +14,26 @@ from sqlalchemy.orm import Session, sessionmaker
 from adpilot.config import Settings
 from adpilot.db import transaction
 from adpilot.kit.clock import utcnow
+from adpilot.kit.crypto import CredentialsUnreadable, decrypt_json
 from adpilot.layers.models import AdAccount
-from adpilot.platforms.base import AdPlatform
+from adpilot.platforms.base import AdPlatform, PlatformAuthError, PlatformName
+from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.sandbox.adapter import SandboxPlatform
 from adpilot.platforms.sandbox.models import SandboxMarket
+
+
+@dataclass(frozen=True)
+class LiveAccount:
+    """What a live adapter needs to reach one account: who it is and how to authenticate.
+
+    `currency` and `timezone` are None before the first validation (the adapter reads them).
+    """
+
+    platform: PlatformName
+    external_id: str
+    credentials: dict[str, Any]
+    currency: str | None = None
+    timezone: str | None = None
 
 
 class DbSandboxStore:
@@ -44,6 +62,17 @@ def save_market_state(session: Session, account_key: str, state: dict[str, Any])
     session.merge(SandboxMarket(account_key=account_key, state=state, updated_at=utcnow()))
 
 
+def open_live(
+    settings: Settings, account: LiveAccount, options: HttpOptions | None = None
+) -> AdPlatform:
+    """The real HTTP adapter of `account.platform` (`adpilot.platforms.<name>.adapter`)."""
+    module = importlib.import_module(f"adpilot.platforms.{account.platform}.adapter")
+    platform: AdPlatform = module.open_live(
+        settings, account, options or HttpOptions.from_settings(settings)
+    )
+    return platform
+
+
 def open_platform(
     settings: Settings, session_factory: sessionmaker[Session], account: AdAccount
 ) -> AdPlatform:
@@ -54,4 +83,19 @@ def open_platform(
             account.id,
             utcnow,
         )
-    raise NotImplementedError(f"live {account.platform} accounts need the platform's HTTP adapter")
+    if account.credentials_encrypted is None:
+        raise PlatformAuthError("the account has no stored credentials", token_status="invalid")
+    try:
+        credentials = decrypt_json(settings.secret_key, account.credentials_encrypted)
+    except CredentialsUnreadable as exc:
+        raise PlatformAuthError(str(exc), token_status="invalid") from None
+    return open_live(
+        settings,
+        LiveAccount(
+            platform=account.platform,  # type: ignore[arg-type]
+            external_id=account.external_id,
+            credentials=credentials,
+            currency=account.currency,
+            timezone=account.timezone,
+        ),
+    )

@@ -178,11 +178,11 @@ def sync(ctx: StageContext, run_id: str) -> None:
             return
         account = session.get(AdAccount, run.ad_account_id)
         assert account is not None
-    platform = open_platform(ctx.settings, ctx.session_factory, account)
     assert run.window_since is not None and run.window_until is not None
     since, until = run.window_since, run.window_until
     try:
-        snapshot = platform.fetch_snapshot(run.window_since, run.window_until)
+        platform = open_platform(ctx.settings, ctx.session_factory, account)
+        snapshot = platform.fetch_snapshot(since, until)
     except PlatformAuthError as exc:
         with transaction(ctx.session_factory) as session:
             acct = session.get(AdAccount, account.id)

@@ -1,0 +1,135 @@
+"""The HTTP plumbing every live platform client shares: one httpx client, retries, pacing.
+
+A platform client turns each response into data or a typed `PlatformError`; this module only
+decides *when* to send: it retries `PlatformTransientError`s on a short ladder (waiting at least
+what the platform asked for), lets a client pause before a call when the platform's usage signals
+say it is close to a limit, and counts the requests it sent (benchmarks report them).
+Longer outages are the durable job's business: a run or dispatch retries the whole step later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from adpilot.config import Settings
+from adpilot.platforms.base import PlatformTransientError
+
+T = TypeVar("T")
+
+# Never wait longer than this inside one call, whatever a platform asks: past it the error goes
+# up to the durable job, which retries the whole step without holding a worker thread.
+MAX_WAIT_SEC = 60.0
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How a platform client talks HTTP; tests and benchmarks shorten the waits."""
+
+    timeout_sec: float = 30.0
+    retry_delays: Sequence[float] = (1.0, 2.0, 4.0, 8.0)
+    max_wait_sec: float = MAX_WAIT_SEC
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    transport: httpx.BaseTransport | None = None
+    user_agent: str = "adpilot"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> HttpOptions:
+        values: dict[str, Any] = {
+            "timeout_sec": settings.platform_timeout_sec,
+            "retry_delays": tuple(settings.platform_retry_delays),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class CallStats:
+    """What a client did: requests sent, retries, and seconds spent waiting on purpose."""
+
+    requests: int = 0
+    retries: int = 0
+    waited_sec: float = 0.0
+    by_path: dict[str, int] = field(default_factory=dict)
+
+
+class PlatformHttp:
+    """One platform's HTTP client: a base URL, default headers, retries and pacing."""
+
+    def __init__(
+        self,
+        base_url: str,
+        options: HttpOptions | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.options = options or HttpOptions()
+        self.stats = CallStats()
+        self._not_before = 0.0
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=self.options.timeout_sec,
+            headers={"User-Agent": self.options.user_agent, **(headers or {})},
+            transport=self.options.transport,
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ---------------------------------------------------------------- sending
+
+    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, no retries. A network failure is a transient platform error."""
+        self._wait_for_pace()
+        self.stats.requests += 1
+        path = httpx.URL(url).path
+        self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+        try:
+            return self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise PlatformTransientError(f"platform timed out: {exc}") from None
+        except httpx.TransportError as exc:
+            raise PlatformTransientError(f"platform unreachable: {exc}") from None
+
+    def call(self, attempt: Callable[[], T]) -> T:
+        """Run `attempt` (one request and its parsing), retrying transient failures.
+
+        The wait before a retry is the ladder's step or what the platform asked for, whichever
+        is longer; a platform asking for more than `max_wait_sec` gets the error raised at once.
+        """
+        delays = list(self.options.retry_delays)
+        for retry in range(len(delays) + 1):
+            try:
+                return attempt()
+            except PlatformTransientError as exc:
+                if retry >= len(delays):
+                    raise
+                asked = exc.retry_after or 0.0
+                if asked > self.options.max_wait_sec:
+                    raise
+                self.stats.retries += 1
+                self._sleep(max(float(delays[retry]), asked))
+        raise AssertionError("unreachable")
+
+    # ---------------------------------------------------------------- pacing
+
+    def slow_down(self, seconds: float) -> None:
+        """Hold the next request back by `seconds` (a usage signal says a limit is near)."""
+        seconds = min(max(seconds, 0.0), self.options.max_wait_sec)
+        self._not_before = max(self._not_before, self.options.monotonic() + seconds)
+
+    def _wait_for_pace(self) -> None:
+        gap = self._not_before - self.options.monotonic()
+        if gap > 0:
+            self._sleep(gap)
+
+    def _sleep(self, seconds: float) -> None:
+        self.stats.waited_sec += seconds
+        self.options.sleep(seconds)

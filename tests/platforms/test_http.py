@@ -1,0 +1,97 @@
+"""The shared platform HTTP plumbing: retry ladder, platform-requested waits, pacing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from adpilot.platforms.base import PlatformTransientError
+from adpilot.platforms.http import HttpOptions, PlatformHttp
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def http_with(
+    handler: httpx.MockTransport, clock: Clock, delays: tuple[float, ...]
+) -> PlatformHttp:
+    options = HttpOptions(
+        retry_delays=delays, sleep=clock.sleep, monotonic=clock.monotonic, transport=handler
+    )
+    return PlatformHttp("http://platform.test", options)
+
+
+def parse(response: httpx.Response) -> dict[str, str]:
+    if response.status_code == 429:
+        raise PlatformTransientError(
+            "rate limited", retry_after=float(response.headers.get("Retry-After", 0))
+        )
+    if response.status_code >= 500:
+        raise PlatformTransientError("server error")
+    return dict(response.json())
+
+
+def test_transient_failures_are_retried_waiting_what_the_platform_asks() -> None:
+    answers = [
+        httpx.Response(503),
+        httpx.Response(429, headers={"Retry-After": "7"}),
+        httpx.Response(200, json={"ok": "yes"}),
+    ]
+    transport = httpx.MockTransport(lambda request: answers.pop(0))
+    clock = Clock()
+    http = http_with(transport, clock, (1.0, 2.0, 4.0))
+    assert http.call(lambda: parse(http.send("GET", "/v1/thing"))) == {"ok": "yes"}
+    # The ladder's first step, then the platform's longer Retry-After.
+    assert clock.slept == [1.0, 7.0]
+    assert (http.stats.requests, http.stats.retries) == (3, 2)
+
+
+def test_the_error_goes_up_once_the_ladder_is_used_up() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(500))
+    clock = Clock()
+    http = http_with(transport, clock, (0.5, 0.5))
+    with pytest.raises(PlatformTransientError):
+        http.call(lambda: parse(http.send("GET", "/v1/thing")))
+    assert http.stats.requests == 3
+
+
+def test_a_wait_longer_than_the_cap_is_left_to_the_durable_job() -> None:
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(429, headers={"Retry-After": "3600"})
+    )
+    clock = Clock()
+    http = http_with(transport, clock, (1.0,))
+    with pytest.raises(PlatformTransientError) as caught:
+        http.call(lambda: parse(http.send("GET", "/v1/thing")))
+    assert caught.value.retry_after == 3600
+    assert clock.slept == [] and http.stats.requests == 1
+
+
+def test_slow_down_holds_the_next_request_back() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    clock = Clock()
+    http = http_with(transport, clock, ())
+    http.send("GET", "/a")
+    http.slow_down(2.5)
+    http.send("GET", "/b")
+    assert clock.slept == [2.5]
+    assert http.stats.by_path == {"/a": 1, "/b": 1}
+
+
+def test_an_unreachable_platform_is_a_transient_error() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    http = http_with(httpx.MockTransport(refuse), Clock(), ())
+    with pytest.raises(PlatformTransientError, match="unreachable"):
+        http.send("GET", "/v1/thing")
