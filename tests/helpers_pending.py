@@ -218,9 +218,12 @@ def active_ad(sandbox: Sandbox) -> Ad:
 
 
 def budget_action(
-    sandbox: Sandbox, *, origin: str = "auto", new_cents: int | None = None
+    sandbox: Sandbox, *, origin: str = "auto", new_cents: int | None = None, approve: bool = False
 ) -> tuple[str, int, int]:
-    """A budget raise on a live budget holder; returns (pending id, current, new cents)."""
+    """A budget raise on a live budget holder; returns (pending id, current, new cents).
+
+    `origin="queued", approve=True` makes it a row a person approved, ready to dispatch.
+    """
     kind, entity_id, external_id, name, cents = budget_holder(sandbox)
     target = new_cents or cents + max(100, cents // 4)
     current, new = {"dailyBudgetCents": cents}, {"dailyBudgetCents": target}
@@ -238,4 +241,6 @@ def budget_action(
         new=new,
         detail=sandbox.platform().build_request(write),
     )
+    if approve:
+        set_row(sandbox.session_factory, pending_id, status="approved")
     return pending_id, cents, target

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adpilot import __version__, errors, observability
@@ -68,8 +69,20 @@ def _problem(err: dict[str, Any]) -> str:
     return str(err.get("msg", "is invalid"))
 
 
+def _nul_in(request: Request) -> str | None:
+    """The first part of the URL (path, or a query parameter's name) holding a NUL character."""
+    if "\x00" in request.url.path:
+        return "path"
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return None
+
+
 def create_app(ctx: AppContext) -> FastAPI:
-    app = FastAPI(
+    observability.configure_logging()
+    # Interactive docs from assets shipped in the package: a self-hosted install may be offline.
+    app = FastAPIOffline(
         title="adpilot",
         version=__version__,
         description="Self-hostable ads optimizer with a partner HTTP API.",
@@ -83,7 +96,24 @@ def create_app(ctx: AppContext) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         request.state.request_id = new_id("req")
-        response = await call_next(request)
+        bad_part = _nul_in(request)
+        if bad_part is not None:
+            # PostgreSQL refuses NUL in text, so such a value could only ever fail deeper down.
+            response: Response = _envelope(
+                request,
+                422,
+                "VALIDATION",
+                f"Invalid {bad_part}: must not contain NUL characters.",
+                {"fields": [{"field": bad_part, "problem": "must not contain NUL characters"}]},
+            )
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:
+                # Answered here, inside the middleware, so that even a bug's 500 carries the
+                # request id and is counted by the metrics middleware around this one.
+                log.exception("unhandled error", request_id=request.state.request_id)
+                response = _envelope(request, 500, "INTERNAL", "An internal error occurred.")
         response.headers["X-Request-Id"] = request.state.request_id
         # Set once the key is authenticated, so 4xx answers to a valid key carry it too.
         quota: Quota | None = getattr(request.state, "rate_limit", None)
@@ -115,13 +145,14 @@ def create_app(ctx: AppContext) -> FastAPI:
         if exc.status_code == 404:
             return _envelope(request, 404, "NOT_FOUND", "No such route.")
         if exc.status_code == 405:
-            return _envelope(request, 405, "METHOD_NOT_ALLOWED", "Method not allowed here.")
+            return _envelope(
+                request,
+                405,
+                "METHOD_NOT_ALLOWED",
+                "Method not allowed here.",
+                headers=dict(exc.headers or {}),
+            )
         return _envelope(request, exc.status_code, "HTTP_ERROR", str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", request_id=getattr(request.state, "request_id", None))
-        return _envelope(request, 500, "INTERNAL", "An internal error occurred.")
 
     observability.install(app)
     for module_name in ROUTER_MODULES:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import (
@@ -41,6 +44,31 @@ def _route_template(request: Request) -> str:
     # The template ("/v1/jobs/{jobId}"), never the raw path: ids would explode the label space.
     route = request.scope.get("route")
     return getattr(route, "path", "unmatched")
+
+
+def configure_logging() -> None:
+    """Pretty logs in a terminal, JSON lines otherwise (a service's log collector reads those).
+
+    Tracebacks are rendered plainly: a rich traceback with every frame's local variables takes
+    seconds per error and would let bad requests tie up a worker.
+    """
+    if sys.stderr.isatty():
+        renderer: Any = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback
+        )
+        processors: list[Any] = []
+    else:
+        renderer = structlog.processors.JSONRenderer()
+        processors = [structlog.processors.format_exc_info]
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *processors,
+            renderer,
+        ],
+        cache_logger_on_first_use=False,
+    )
 
 
 def install(app: FastAPI) -> None:

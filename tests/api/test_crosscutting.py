@@ -4,6 +4,7 @@ strict bodies and the order in which errors answer."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -279,6 +280,11 @@ def test_ops_endpoints(client: TestClient) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+    # Every asset the page loads is served by adpilot itself: the docs work offline.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
 
 
 # --- 2.3 idempotency -----------------------------------------------------------------------------

@@ -239,6 +239,34 @@ def test_filters_narrow_the_lists(partner: Api, boot: dict[str, Any], seeded: Se
     ) == [seeded.ad_3, seeded.ad_1]
 
 
+def test_id_filters_take_many_values(partner: Api, boot: dict[str, Any], seeded: Seeded) -> None:
+    ads = project_path(boot, "ads/ads")
+    both = [seeded.meta_campaign, seeded.tiktok_campaign]
+    repeated = ids(partner.get(ads, params=[("campaignId", c) for c in both]), "adId")
+    commas = ids(partner.get(ads, params={"campaignId": ",".join(both)}), "adId")
+    assert repeated == commas == [seeded.tiktok_ad, seeded.ad_3, seeded.ad_2, seeded.ad_1]
+    assert ids(
+        partner.get(ads, params={"adsetId": f"{seeded.adset_1},{seeded.tiktok_adset}"}), "adId"
+    ) == [
+        seeded.tiktok_ad,
+        seeded.ad_2,
+        seeded.ad_1,
+    ]
+
+    campaigns = project_path(boot, "ads/campaigns")
+    assert ids(
+        partner.get(campaigns, params={"campaignId": seeded.tiktok_campaign}), "campaignId"
+    ) == [seeded.tiktok_campaign]
+    assert ids(partner.get(campaigns, params={"campaignId": "cmp_nope"}), "campaignId") == []
+
+    adsets = project_path(boot, "ads/adsets")
+    picked = [seeded.adset_1, seeded.tiktok_adset]
+    assert ids(partner.get(adsets, params=[("adsetId", a) for a in picked]), "adsetId") == [
+        seeded.tiktok_adset,
+        seeded.adset_1,
+    ]
+
+
 def test_bad_filters_are_422(partner: Api, boot: dict[str, Any], seeded: Seeded) -> None:
     campaigns = project_path(boot, "ads/campaigns")
     assert field_of(partner.get(campaigns, params={"platforms": "snapchat"})) == "platforms"

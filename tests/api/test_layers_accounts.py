@@ -81,6 +81,8 @@ def test_a_sandbox_connection_creates_the_layer(partner: Api, bare_project: str)
             "externalId": "7001",
             "name": "My TikTok",
             "mode": "sandbox",
+            # A sandbox needs no credentials: any sent are ignored, never stored.
+            "credentials": {"accessToken": "ignored"},
         },
     )
     assert r.status_code == 201, r.text

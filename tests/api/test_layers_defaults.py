@@ -64,6 +64,14 @@ def test_a_partial_patch_changes_only_the_given_axes_and_records_who(
     assert again["defaults"] == {**DRAFT, "tactical": "auto"}
     # Other layers of the project are untouched.
     assert partner.get(defaults_path(boot, "apple")).json()["defaults"] == DRAFT
+    # A patch that changes nothing leaves the record of the last change alone.
+    audited = {"eventType": "layer.defaults.updated"}
+    changes = len(partner.get("/v1/audit-log", params=audited).json()["items"])
+    for same in ({"defaults": {}}, {"defaults": {"tactical": "auto"}}):
+        unchanged = partner.patch(defaults_path(boot), json=same)
+        assert unchanged.status_code == 200
+        assert unchanged.json() == again
+    assert len(partner.get("/v1/audit-log", params=audited).json()["items"]) == changes == 1
 
 
 def test_only_a_customer_may_flip_the_kill_switch(

@@ -107,6 +107,13 @@ def test_action_type_and_run_filters(
     both = partner.get(f"{base(boot)}?actionType=pause_ad&actionType=update_budget")
     assert set(ids(both)) == {budget, pause}
     assert ids(partner.get(base(boot), params={"runId": run_a})) == [budget]
+    # Several runs: repeated or comma-separated, in any order.
+    for params in (
+        [("runId", run_b), ("runId", run_a)],
+        [("runId", run_a), ("runId", run_b)],
+        {"runId": f"{run_b},{run_a}"},
+    ):
+        assert set(ids(partner.get(base(boot), params=params))) == {budget, pause}
     assert (
         ids(partner.get(base(boot), params={"runId": run_b, "actionType": "update_budget"})) == []
     )

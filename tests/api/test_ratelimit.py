@@ -198,10 +198,11 @@ def test_the_limit_answers_before_scope_path_and_body_errors(
 
 
 def test_an_idempotent_replay_still_counts(standard: Api) -> None:
-    path = "/v1/jobs/job_01JZZZZZZZZZZZZZZZZZZZZZZZ/cancel"
-    headers = {"Idempotency-Key": "cancel-once"}
-    first = standard.post(path, headers=headers)
-    replay = standard.post(path, headers=headers)
+    path = "/v1/webhook-endpoints"
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["test.ping"]}
+    headers = {"Idempotency-Key": "create-once"}
+    first = standard.post(path, json=body, headers=headers)
+    replay = standard.post(path, json=body, headers=headers)
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.content == first.content
     assert first.headers["X-RateLimit-Remaining"] == "59"

@@ -119,7 +119,7 @@ def test_approval_is_dispatched_at_once_and_reaches_the_platform(
 def test_stale_live_value_fails_the_dispatch_and_names_both_values(
     sandbox: Sandbox, job_runtime: jobs.JobRuntime, session_factory: sessionmaker[Session]
 ) -> None:
-    pending_id, current, _target = budget_action(sandbox)
+    pending_id, current, _target = budget_action(sandbox, origin="queued", approve=True)
     kind, _id, external_id, _name, _cents = budget_holder(sandbox)
     # Someone changed the budget in the platform's own UI after the proposal was made.
     sandbox.platform().apply(
@@ -251,7 +251,7 @@ def test_transient_errors_past_the_retry_ladder_fail_the_dispatch(
 def test_a_permanent_refusal_fails_with_the_platform_message_and_code(
     sandbox: Sandbox, job_runtime: jobs.JobRuntime, session_factory: sessionmaker[Session]
 ) -> None:
-    pending_id, _current, _target = budget_action(sandbox)
+    pending_id, _current, _target = budget_action(sandbox, origin="queued", approve=True)
     sandbox.platform().inject_fault(
         "rejected", code="1885272", message="The daily budget is too low for this bid"
     )
@@ -315,7 +315,7 @@ def test_replaying_the_dispatch_never_sends_twice(
     settings: Settings,
     session_factory: sessionmaker[Session],
 ) -> None:
-    pending_id, _current, _target = budget_action(sandbox)
+    pending_id, _current, _target = budget_action(sandbox, origin="queued", approve=True)
     first = dispatch(job_runtime, pending_id)
     assert first["status"] == "dispatched"
     # The same workflow id again, the step again (inside and outside a workflow), a bare attempt.

@@ -254,6 +254,12 @@ def test_jobs_get_with_etag_and_result(
     etag = job.headers["ETag"]
     cached = partner.get(f"/v1/jobs/{run['jobId']}", headers={"If-None-Match": etag})
     assert cached.status_code == 304 and cached.content == b""
+    # Weak comparison: a weak tag, a list holding it, or `*` all match; another tag does not.
+    for header in (f"W/{etag}", f'"other", {etag}', "*"):
+        again = partner.get(f"/v1/jobs/{run['jobId']}", headers={"If-None-Match": header})
+        assert again.status_code == 304, header
+    fresh = partner.get(f"/v1/jobs/{run['jobId']}", headers={"If-None-Match": '"other"'})
+    assert fresh.status_code == 200
     assert partner.get("/v1/jobs/job_nope").status_code == 404
 
 

@@ -11,6 +11,7 @@ from adpilot import errors
 from adpilot.audit import service
 from adpilot.auth.service import Principal
 from adpilot.deps import Ctx, ReadSession, require
+from adpilot.kit.clock import within_calendar
 from adpilot.kit.pagination import ListQuery, check_limit, multi_values
 
 router = APIRouter(tags=["audit"])
@@ -24,13 +25,17 @@ def _instant(value: str | None, field: str, *, end_of_day: bool = False) -> dt.d
         return None
     try:
         if len(value) == 10:
-            day = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
-            return day + dt.timedelta(days=1) if end_of_day else day
-        parsed = dt.datetime.fromisoformat(value)
+            parsed = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
+        else:
+            parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         raise errors.validation(
             field, "must be an ISO 8601 date or date-time, e.g. 2026-11-21T00:00:00Z"
         ) from None
+    if not within_calendar(parsed.date()):
+        raise errors.validation(field, "must be between 1970-01-01 and 2999-12-31")
+    if len(value) == 10 and end_of_day:
+        parsed += dt.timedelta(days=1)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 

@@ -125,8 +125,7 @@ def layer_page(
         session,
         project,
         ListQuery(secret, f"dashboard:{layer.id}:campaigns", {}, None, ENTITY_PAGE),
-        platforms=[layer.platform],
-        statuses=[],
+        entities_service.EntityFilters(platforms=(layer.platform,)),
     ).items
     campaigns.sort(key=lambda c: (c["status"] != "active", c["name"].lower()))
     return {
@@ -225,9 +224,7 @@ def campaign_page(
         session,
         project,
         ListQuery(secret, f"dashboard:{row.id}:adsets", {}, None, ENTITY_PAGE),
-        platforms=[],
-        statuses=[],
-        campaign_id=row.id,
+        entities_service.EntityFilters(campaign_ids=(row.id,)),
     ).items
     return {
         "project": project,

@@ -21,7 +21,7 @@ from adpilot.entities.schemas import (
     AdsContentPatch,
 )
 from adpilot.kit.body import body_schema, parse_body
-from adpilot.kit.clock import utcnow
+from adpilot.kit.clock import utcnow, within_calendar
 from adpilot.kit.pagination import ListQuery, check_limit, multi_values
 from adpilot.layers.models import Project
 from adpilot.layers.schemas import PlatformSpelling
@@ -34,8 +34,12 @@ PLATFORM_SPELLINGS: tuple[str, ...] = get_args(PlatformSpelling)
 ReadableProject = Annotated[Project, Depends(visible_project("ads:read"))]
 MultiQuery = Annotated[list[str] | None, Query()]
 OneQuery = Annotated[str | None, Query()]
-CampaignIdQuery = Annotated[str | None, Query(alias="campaignId")]
-AdsetIdQuery = Annotated[str | None, Query(alias="adsetId")]
+CampaignIdQuery = Annotated[
+    list[str] | None, Query(alias="campaignId", description="One or many; repeat or comma-separate")
+]
+AdsetIdQuery = Annotated[
+    list[str] | None, Query(alias="adsetId", description="One or many; repeat or comma-separate")
+]
 Limit = Annotated[int | None, Query()]
 
 
@@ -56,12 +60,29 @@ def _entity_query(
     )
 
 
-def _common_filters(platforms: list[str] | None, status: list[str] | None) -> dict[str, Any]:
-    return {
-        "platforms": service.platform_filter(
-            multi_values(platforms, "platforms", PLATFORM_SPELLINGS)
+def _filters(
+    platforms: list[str] | None,
+    status: list[str] | None,
+    campaign_ids: list[str] | None = None,
+    adset_ids: list[str] | None = None,
+) -> service.EntityFilters:
+    return service.EntityFilters(
+        platforms=tuple(
+            service.platform_filter(multi_values(platforms, "platforms", PLATFORM_SPELLINGS))
         ),
-        "status": multi_values(status, "status", ENTITY_STATUSES),
+        statuses=tuple(multi_values(status, "status", ENTITY_STATUSES)),
+        campaign_ids=tuple(multi_values(campaign_ids, "campaignId")),
+        adset_ids=tuple(multi_values(adset_ids, "adsetId")),
+    )
+
+
+def _binding(filters: service.EntityFilters) -> dict[str, Any]:
+    """What a cursor is bound to."""
+    return {
+        "platforms": list(filters.platforms),
+        "status": list(filters.statuses),
+        "campaignId": list(filters.campaign_ids),
+        "adsetId": list(filters.adset_ids),
     }
 
 
@@ -72,14 +93,13 @@ def list_campaigns(
     project: ReadableProject,
     platforms: MultiQuery = None,
     status: MultiQuery = None,
+    campaign_id: CampaignIdQuery = None,
     cursor: OneQuery = None,
     limit: Limit = None,
 ) -> dict[str, Any]:
-    filters = _common_filters(platforms, status)
-    query = _entity_query(ctx, project, "campaigns", filters, cursor, limit)
-    return service.list_campaigns(
-        session, project, query, platforms=filters["platforms"], statuses=filters["status"]
-    ).as_dict()
+    filters = _filters(platforms, status, campaign_id)
+    query = _entity_query(ctx, project, "campaigns", _binding(filters), cursor, limit)
+    return service.list_campaigns(session, project, query, filters).as_dict()
 
 
 @router.get("/v1/projects/{projectId}/ads/adsets")
@@ -90,19 +110,13 @@ def list_adsets(
     platforms: MultiQuery = None,
     status: MultiQuery = None,
     campaign_id: CampaignIdQuery = None,
+    adset_id: AdsetIdQuery = None,
     cursor: OneQuery = None,
     limit: Limit = None,
 ) -> dict[str, Any]:
-    filters = {**_common_filters(platforms, status), "campaignId": campaign_id}
-    query = _entity_query(ctx, project, "adsets", filters, cursor, limit)
-    return service.list_adsets(
-        session,
-        project,
-        query,
-        platforms=filters["platforms"],
-        statuses=filters["status"],
-        campaign_id=campaign_id,
-    ).as_dict()
+    filters = _filters(platforms, status, campaign_id, adset_id)
+    query = _entity_query(ctx, project, "adsets", _binding(filters), cursor, limit)
+    return service.list_adsets(session, project, query, filters).as_dict()
 
 
 @router.get("/v1/projects/{projectId}/ads/ads")
@@ -117,21 +131,9 @@ def list_ads(
     cursor: OneQuery = None,
     limit: Limit = None,
 ) -> dict[str, Any]:
-    filters = {
-        **_common_filters(platforms, status),
-        "campaignId": campaign_id,
-        "adsetId": adset_id,
-    }
-    query = _entity_query(ctx, project, "ads", filters, cursor, limit)
-    return service.list_ads(
-        session,
-        project,
-        query,
-        platforms=filters["platforms"],
-        statuses=filters["status"],
-        campaign_id=campaign_id,
-        adset_id=adset_id,
-    ).as_dict()
+    filters = _filters(platforms, status, campaign_id, adset_id)
+    query = _entity_query(ctx, project, "ads", _binding(filters), cursor, limit)
+    return service.list_ads(session, project, query, filters).as_dict()
 
 
 def _one_of(value: str | None, field: str, allowed: tuple[str, ...], default: str | None) -> str:
@@ -148,9 +150,12 @@ def _date(value: str | None, field: str) -> dt.date | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise errors.validation(field, "must be a date, YYYY-MM-DD") from None
+    if not within_calendar(day):
+        raise errors.validation(field, "must be between 1970-01-01 and 2999-12-31")
+    return day
 
 
 @router.get("/v1/projects/{projectId}/ads-metrics")

@@ -74,63 +74,56 @@ def _layers_on(project: Project, platforms: list[str]) -> Any:
     return select(Layer.id).where(Layer.project_id == project.id, Layer.platform.in_(platforms))
 
 
+@dataclass(frozen=True)
+class EntityFilters:
+    """The entity lists' filters: each empty tuple means "any"."""
+
+    platforms: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    campaign_ids: tuple[str, ...] = ()
+    adset_ids: tuple[str, ...] = ()
+
+
 def list_campaigns(
-    session: Session,
-    project: Project,
-    query: ListQuery,
-    *,
-    platforms: list[str],
-    statuses: list[str],
+    session: Session, project: Project, query: ListQuery, filters: EntityFilters
 ) -> Page:
     conditions: list[ColumnElement[bool]] = [Campaign.project_id == project.id]
-    if platforms:
-        conditions.append(Campaign.platform.in_(platforms))
-    if statuses:
-        conditions.append(Campaign.status.in_(statuses))
+    if filters.platforms:
+        conditions.append(Campaign.platform.in_(filters.platforms))
+    if filters.statuses:
+        conditions.append(Campaign.status.in_(filters.statuses))
+    if filters.campaign_ids:
+        conditions.append(Campaign.id.in_(filters.campaign_ids))
     stmt = select(Campaign).where(*conditions)
     return newest_first_page(session, query, stmt, Campaign.created_at, Campaign.id, campaign_view)
 
 
+def _below_campaign(
+    model: type[AdSet] | type[Ad], project: Project, filters: EntityFilters
+) -> list[ColumnElement[bool]]:
+    """The conditions shared by the ad set and ad lists."""
+    conditions: list[ColumnElement[bool]] = [model.project_id == project.id]
+    if filters.platforms:
+        conditions.append(model.layer_id.in_(_layers_on(project, list(filters.platforms))))
+    if filters.statuses:
+        conditions.append(model.status.in_(filters.statuses))
+    if filters.campaign_ids:
+        conditions.append(model.campaign_id.in_(filters.campaign_ids))
+    if filters.adset_ids:
+        adset_column = AdSet.id if model is AdSet else Ad.adset_id
+        conditions.append(adset_column.in_(filters.adset_ids))
+    return conditions
+
+
 def list_adsets(
-    session: Session,
-    project: Project,
-    query: ListQuery,
-    *,
-    platforms: list[str],
-    statuses: list[str],
-    campaign_id: str | None,
+    session: Session, project: Project, query: ListQuery, filters: EntityFilters
 ) -> Page:
-    conditions: list[ColumnElement[bool]] = [AdSet.project_id == project.id]
-    if platforms:
-        conditions.append(AdSet.layer_id.in_(_layers_on(project, platforms)))
-    if statuses:
-        conditions.append(AdSet.status.in_(statuses))
-    if campaign_id is not None:
-        conditions.append(AdSet.campaign_id == campaign_id)
-    stmt = select(AdSet).where(*conditions)
+    stmt = select(AdSet).where(*_below_campaign(AdSet, project, filters))
     return newest_first_page(session, query, stmt, AdSet.created_at, AdSet.id, adset_view)
 
 
-def list_ads(
-    session: Session,
-    project: Project,
-    query: ListQuery,
-    *,
-    platforms: list[str],
-    statuses: list[str],
-    campaign_id: str | None,
-    adset_id: str | None,
-) -> Page:
-    conditions: list[ColumnElement[bool]] = [Ad.project_id == project.id]
-    if platforms:
-        conditions.append(Ad.layer_id.in_(_layers_on(project, platforms)))
-    if statuses:
-        conditions.append(Ad.status.in_(statuses))
-    if campaign_id is not None:
-        conditions.append(Ad.campaign_id == campaign_id)
-    if adset_id is not None:
-        conditions.append(Ad.adset_id == adset_id)
-    stmt = select(Ad).where(*conditions)
+def list_ads(session: Session, project: Project, query: ListQuery, filters: EntityFilters) -> Page:
+    stmt = select(Ad).where(*_below_campaign(Ad, project, filters))
     return newest_first_page(session, query, stmt, Ad.created_at, Ad.id, ad_view)
 
 

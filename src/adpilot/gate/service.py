@@ -171,6 +171,9 @@ def patch_defaults(
         layer.ceiling_structural = ceiling["structural"]
     if patch.kill_switch_active is not None:
         layer.kill_switch_active = patch.kill_switch_active
+    policy_keys = ("defaults", "ceiling", "killSwitchActive")
+    if all(defaults_view(layer)[k] == before[k] for k in policy_keys):
+        return before  # nothing changed: no new modification time, no audit event
     layer.defaults_modified_at = utcnow()
     layer.defaults_modified_by = principal.actor()
     after = defaults_view(layer)
@@ -184,8 +187,8 @@ def patch_defaults(
         data={
             "layerId": layer.id,
             "platform": layer.platform,
-            "before": {k: before[k] for k in ("defaults", "ceiling", "killSwitchActive")},
-            "after": {k: after[k] for k in ("defaults", "ceiling", "killSwitchActive")},
+            "before": {k: before[k] for k in policy_keys},
+            "after": {k: after[k] for k in policy_keys},
         },
     )
     return after

@@ -57,6 +57,30 @@ def _problem(err: Any) -> str:
     return str(err.get("msg", "is invalid"))
 
 
+def _first_nul(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (or key) holding a NUL character, if any.
+
+    PostgreSQL cannot store NUL in text, so such a value is refused at the door rather than
+    failing half-way through a write.
+    """
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return here.replace("\x00", "")
+            found = _first_nul(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_nul(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
 def parse_body(model: type[M], raw: bytes, *, allow_empty: bool = False) -> M:
     if not raw.strip():
         if allow_empty:
@@ -66,8 +90,13 @@ def parse_body(model: type[M], raw: bytes, *, allow_empty: bool = False) -> M:
         data = json.loads(raw)
     except ValueError:
         raise errors.validation("body", "the body is not valid JSON") from None
+    except RecursionError:
+        raise errors.validation("body", "is nested too deeply") from None
     if not isinstance(data, dict):
         raise errors.validation("body", "must be a JSON object")
+    nul = _first_nul(data, "")
+    if nul is not None:
+        raise errors.validation(nul or "body", "must not contain NUL characters")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -14,3 +14,13 @@ def isoformat(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Dates a query may name: wide enough for any real account, narrow enough that date arithmetic
+# (a window's start, the day after an end) can never leave Python's calendar.
+EARLIEST_DAY = dt.date(1970, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
+
+
+def within_calendar(day: dt.date) -> bool:
+    return EARLIEST_DAY <= day <= LATEST_DAY

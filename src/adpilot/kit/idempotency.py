@@ -47,13 +47,15 @@ def _validate_key(key: str) -> None:
 
 
 def fingerprint(method: str, path: str, query: str, raw_body: bytes) -> str:
+    """The request's identity: method, path, query and the body compared as parsed JSON."""
+    head = {"m": method, "p": path, "q": query}
     try:
         parsed: Any = json.loads(raw_body) if raw_body.strip() else None
-    except ValueError:
-        parsed = {"__raw__": raw_body.decode("latin-1")}
-    canonical = json.dumps(
-        {"m": method, "p": path, "q": query, "b": parsed}, sort_keys=True, separators=(",", ":")
-    )
+        canonical = json.dumps({**head, "b": parsed}, sort_keys=True, separators=(",", ":"))
+    except (ValueError, RecursionError):
+        # Not JSON (or absurdly deep): compare the bytes; the handler refuses it anyway.
+        raw = {"__raw__": raw_body.decode("latin-1")}
+        canonical = json.dumps({**head, "b": raw}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -173,6 +175,20 @@ def _store(
     )
 
 
+def _kept(err: errors.ApiError) -> bool:
+    """Whether a refusal is the answer a key keeps.
+
+    Only refusals of a request that began executing are kept: its state (409), the gate (403)
+    or the platform (422 PLATFORM_REJECTED). A request that never started — a missing path
+    object (404) or an invalid request (422 VALIDATION) — keeps nothing, so the same key may be
+    retried once the request is fixed, as with a request refused before it reached the handler.
+    5xx answers are never kept, and neither are the idempotency refusals themselves.
+    """
+    if err.status >= 500 or err.status == 404 or err.code in ("VALIDATION", "IDEMPOTENCY_CONFLICT"):
+        return False
+    return (err.details or {}).get("subcode") != "IDEMPOTENCY_IN_PROGRESS"
+
+
 def _run_keyed(
     factory: sessionmaker[Session],
     organization_id: str,
@@ -197,11 +213,7 @@ def _run_keyed(
             headers=result.headers,
         )
     except errors.ApiError as err:
-        if (
-            err.status >= 500
-            or err.code in ("IDEMPOTENCY_CONFLICT",)
-            or (err.details or {}).get("subcode") == "IDEMPOTENCY_IN_PROGRESS"
-        ):
+        if not _kept(err):
             raise
         # The write rolled back; the refusal itself is the answer this key keeps.
         body = dumps(_error_body(err, request_id))

@@ -436,8 +436,7 @@ def connect_account(
     credentials: dict[str, Any] | None = None
     if body.mode == "live":
         credentials = _check_credentials(platform, body.credentials)
-    elif body.credentials is not None:
-        raise errors.validation("credentials", "must be absent for a sandbox account")
+    # A sandbox account needs no credentials; any sent are ignored, never stored.
     # Two connects racing to create the project's layer would collide on its unique key; the
     # project row lock makes them take turns (the second then sees the first one's account).
     session.execute(select(Project.id).where(Project.id == project.id).with_for_update())

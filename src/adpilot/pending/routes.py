@@ -37,13 +37,13 @@ WriteProject = Annotated[Project, Depends(visible_project("ads:write:pending"))]
 
 
 def _filters(
-    status: list[str] | None, action_type: list[str] | None, run_id: str | None
+    status: list[str] | None, action_type: list[str] | None, run_id: list[str] | None
 ) -> service.ListFilters:
     statuses = multi_values(status, "status", service.STATUSES) or ["pending"]
     return service.ListFilters(
         statuses=tuple(statuses),
         action_types=tuple(multi_values(action_type, "actionType", ACTION_TYPES)),
-        run_id=run_id or None,
+        run_ids=tuple(multi_values(run_id, "runId")),
     )
 
 
@@ -58,7 +58,7 @@ StatusQuery = Annotated[
 ActionTypeQuery = Annotated[
     list[str] | None, Query(alias="actionType", description="One or many of the eight action types")
 ]
-RunIdQuery = Annotated[str | None, Query(alias="runId")]
+RunIdQuery = Annotated[list[str] | None, Query(alias="runId", description="One or many run ids")]
 
 
 @router.get(BASE, response_model=PendingPage, summary="Pending actions, newest first")

@@ -177,21 +177,21 @@ class ListFilters:
 
     statuses: tuple[str, ...] = ("pending",)
     action_types: tuple[str, ...] = ()
-    run_id: str | None = None
+    run_ids: tuple[str, ...] = ()
 
     def criteria(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = [PendingAction.status.in_(self.statuses)]
         if self.action_types:
             found.append(PendingAction.action_type.in_(self.action_types))
-        if self.run_id is not None:
-            found.append(PendingAction.run_id == self.run_id)
+        if self.run_ids:
+            found.append(PendingAction.run_id.in_(self.run_ids))
         return found
 
     def binding(self) -> dict[str, Any]:
         return {
             "status": list(self.statuses),
             "actionType": list(self.action_types),
-            "runId": self.run_id,
+            "runId": list(self.run_ids),
         }
 
 
@@ -721,13 +721,17 @@ def claim_attempt(session: Session, pending_id: str, now: dt.datetime) -> bool:
 def _settle_event(
     session: Session, row: PendingAction, event_type: str, data: dict[str, Any]
 ) -> None:
-    webhooks.emit(
-        session,
-        organization_id=row.organization_id,
-        project_id=row.project_id,
-        event_type=event_type,
-        data=to_api(row),
-    )
+    # `approval.*` events are about approvals: a write the gate sent on its own (origin auto)
+    # was never a pending action a partner could fetch, and its outcome is already in the run's
+    # change list and its `ads.optimizer.run.completed` event. The audit log records both.
+    if row.origin == LISTED_ORIGIN:
+        webhooks.emit(
+            session,
+            organization_id=row.organization_id,
+            project_id=row.project_id,
+            event_type=event_type,
+            data=to_api(row),
+        )
     audit.record(
         session,
         event_type.replace("approval.", "pending."),

@@ -93,6 +93,12 @@ def list_runs(
     )
 
 
+def _none_match(header: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/` is ignored, `*` matches."""
+    tags = [t.strip() for t in header.split(",") if t.strip()]
+    return "*" in tags or etag in [t.removeprefix("W/") for t in tags]
+
+
 @router.get("/v1/jobs/{jobId}", summary="A job envelope (ETag / If-None-Match supported)")
 def get_job(
     jobId: str,
@@ -103,7 +109,7 @@ def get_job(
     job, run = service.get_job(session, principal.organization_id, jobId)
     body = dumps(service.job_to_api(job, run))
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+    if _none_match(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers={"ETag": etag})
     return Response(body, media_type="application/json", headers={"ETag": etag})
 

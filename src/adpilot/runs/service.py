@@ -154,7 +154,7 @@ def check_trigger(session: Session, project: Project, layer: Layer, platform: st
     short = to_short(platform)
     if short != layer.platform:
         raise errors.validation(
-            "platform", f"the layer {layer.id} is a {to_long(layer.platform)} layer"
+            "platform", f"the layer {layer.id} is on {to_long(layer.platform)}, not {platform}"
         )
     account = layers_service.current_account(session, layer.id)
     if account is None:

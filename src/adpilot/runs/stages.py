@@ -51,6 +51,9 @@ from adpilot.webhooks import service as webhooks
 
 HISTORY_DAYS = 14
 
+# How a dry run words what the gate would have done with a proposal.
+DRY_RUN_OUTCOMES = {"denied": "denied", "queued": "queued", "dispatch": "dispatched"}
+
 
 @dataclasses.dataclass(frozen=True)
 class StageContext:
@@ -550,7 +553,7 @@ def gate_run(ctx: StageContext, run_id: str) -> None:
                         p,
                         layer.platform,
                         "dry_run",
-                        reason=f"dry run: would be {decision.decision}",
+                        reason=f"dry run: would be {DRY_RUN_OUTCOMES[decision.decision]}",
                     )
                 )
                 continue

@@ -135,6 +135,8 @@ def delete_endpoint(
         return WriteResult(204, None)
 
     answer: Response = write(request, ctx, principal, raw, handler)
+    if answer.status_code != 204:
+        return answer  # a replayed refusal keeps its status and body
     # A 204 carries no body; keep only the headers that still mean something without one.
     kept = {k: v for k, v in answer.headers.items() if k.lower() == "idempotent-replayed"}
     return Response(status_code=204, headers=kept)
