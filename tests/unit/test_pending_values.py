@@ -74,6 +74,16 @@ def test_every_differing_key_is_named() -> None:
     )
 
 
+def test_a_push_stays_valid_while_its_slot_is_free() -> None:
+    # The same run may pause an ad of the ad set before its push goes out: the slot is still
+    # free, so the push is not stale; an ad added since may have taken the slot.
+    current = {"status": "active", "activeAds": 3}
+    assert differences(current, adset(active_ads=2), REFS) == []
+    assert differences(current, adset(active_ads=3), REFS) == []
+    found = differences(current, adset(active_ads=4), REFS)
+    assert stale_reason(found) == "stale: live activeAds is 4, expected 3"
+
+
 def test_already_applied_recognises_each_kind_of_write() -> None:
     assert already_applied({"status": "paused"}, ad(status="paused"), REFS)
     assert not already_applied({"status": "paused"}, ad(), REFS)
