@@ -10,7 +10,8 @@ change is made, the caller sees the failure (a lost answer). Every request is lo
 Faults (`world.inject(kind, path=…, method=…, count=…, after_apply=…, **data)`):
 `http_<status>` (e.g. http_500, http_503, http_429 with `retry_after`), `unauthorized`,
 `forbidden`, `validation` (`code`/`message` data), `invalid_client` (token endpoint),
-`delay` (`seconds` before answering normally).
+`delay` (`seconds` before answering normally). `exact=True` matches the path exactly instead of
+as a fragment.
 """
 
 from __future__ import annotations
@@ -46,6 +47,26 @@ _ENTITY_KINDS = {
     "creatives": "creative",
 }
 FAULTS = ("http_<status>", "unauthorized", "forbidden", "validation", "invalid_client", "delay")
+
+
+def take_fault(
+    world: FakeWorld, method: str, path: str, *, after_apply: bool = False
+) -> Fault | None:
+    """`world.take_fault`, plus faults injected with `exact=True` match only that exact path
+    (`/v1/ads` alone, not `/v1/ads/query`)."""
+    with world.lock:
+        for fault in world.faults:
+            if fault.data.get("exact") and fault.path != path:
+                continue
+            if fault.after_apply != after_apply or fault.path not in path:
+                continue
+            if fault.method is not None and fault.method.upper() != method.upper():
+                continue
+            fault.count -= 1
+            if fault.count <= 0:
+                world.faults.remove(fault)
+            return fault
+        return None
 
 
 def _fault_answer(fault: Fault) -> Response:
@@ -99,7 +120,7 @@ def create_app(world: FakeWorld) -> Starlette:
         raw = await request.body()
         method, path = request.method.upper(), request.url.path
         query = dict(request.query_params)
-        fault = world.take_fault(method, path)
+        fault = take_fault(world, method, path)
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(float(fault.data.get("seconds", 1.0)))
             fault = None
@@ -156,7 +177,7 @@ def _api(world: FakeWorld, request: Request, raw: bytes) -> Response:
         with world.lock:
             status, payload = _route(call)
             if call.method in ("PUT", "POST", "DELETE") and not call.path.endswith("/query"):
-                lost = world.take_fault(call.method, call.path, after_apply=True)
+                lost = take_fault(world, call.method, call.path, after_apply=True)
                 if lost is not None:
                     return _with(_fault_answer(lost), headers)
         return JSONResponse(payload, status_code=status, headers=headers)
