@@ -13,7 +13,7 @@ The simulator splits delivery by country per ad group, not per ad, so ads groupe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,33 +25,46 @@ from adpilot.sim.market import Market
 from adpilot.sim.reports import ad_matrix, breakdown_totals
 
 KINDS = ("campaigns", "adgroups", "ads")
-Cells = dict[str, np.ndarray]  # key -> (4,) spend cents, impressions, taps, installs
+
+
+def _per(a: int, b: int, scale: int = 1) -> float:
+    return a * scale / b if b else 0.0
+
+
+# AppsMetrics fields from (spend cents, impressions, taps, tap installs, currency). The
+# simulator's conversions are tap-through installs; view-through ones are a fixed share on top,
+# so tapInstalls and totalInstalls differ as they do on Apple.
+_METRICS: dict[str, Callable[[int, int, int, int, str], Any]] = {
+    "localSpend": lambda s, i, t, n, c: money(s, c),
+    "impressions": lambda s, i, t, n, c: i,
+    "taps": lambda s, i, t, n, c: t,
+    "ttr": lambda s, i, t, n, c: round(_per(t, i), 4),
+    "cpt": lambda s, i, t, n, c: money(_per(s, t), c),
+    "cpm": lambda s, i, t, n, c: money(_per(s, i, 1000), c),
+    "tapInstalls": lambda s, i, t, n, c: n,
+    "tapNewDownloads": lambda s, i, t, n, c: n - n // 5,
+    "tapRedownloads": lambda s, i, t, n, c: n // 5,
+    "tapInstallRate": lambda s, i, t, n, c: round(_per(n, t), 4),
+    "tapInstallCPI": lambda s, i, t, n, c: money(_per(s, n), c),
+    "viewInstalls": lambda s, i, t, n, c: n // 10,
+    "totalInstalls": lambda s, i, t, n, c: n + n // 10,
+    "totalAvgCPI": lambda s, i, t, n, c: money(_per(s, n + n // 10), c),
+}
+
+
+def metric_maker(currency: str, fields: list[str] | None) -> Callable[[Any], dict[str, Any]]:
+    """A function from a (spend, impressions, taps, installs) cell to the requested metrics."""
+    chosen = [(k, f) for k, f in _METRICS.items() if not fields or k in fields]
+
+    def make(cell: Any) -> dict[str, Any]:
+        s, i, t, n = (int(x) for x in cell)
+        return {name: f(s, i, t, n, currency) for name, f in chosen}
+
+    return make
 
 
 def metrics(cell: Any, currency: str, fields: list[str] | None) -> dict[str, Any]:
-    spend, imps, taps, installs = (int(x) for x in cell)
-    # The simulator's conversions are tap-through installs; view-through ones are a fixed share
-    # on top, so tapInstalls and totalInstalls differ as they do on Apple.
-    views = installs // 10
-    out: dict[str, Any] = {
-        "localSpend": money(spend, currency),
-        "impressions": imps,
-        "taps": taps,
-        "ttr": round(taps / imps, 4) if imps else 0.0,
-        "cpt": money(spend / taps if taps else 0, currency),
-        "cpm": money(spend * 1000 / imps if imps else 0, currency),
-        "tapInstalls": installs,
-        "tapNewDownloads": installs - installs // 5,
-        "tapRedownloads": installs // 5,
-        "tapInstallRate": round(installs / taps, 4) if taps else 0.0,
-        "tapInstallCPI": money(spend / installs if installs else 0, currency),
-        "viewInstalls": views,
-        "totalInstalls": installs + views,
-        "totalAvgCPI": money(spend / (installs + views) if installs + views else 0, currency),
-    }
-    if fields:
-        out = {k: v for k, v in out.items() if k in fields}
-    return out
+    return metric_maker(currency, fields)(cell)
 
 
 def _date(value: Any, name: str) -> dt.date:
@@ -133,7 +146,7 @@ def report(m: Market, state: AppleState, kind: str, body: Any) -> dict[str, Any]
     rows = _rows(m, state, kind, campaign_id, group_id, start, end, granularity, by_country)
     if "EMPTY_METRICS" not in rows_opt:
         rows = [r for r in rows if r["_delivered"]]
-    currency = m.account.currency
+    shown = metric_maker(m.account.currency, fields)
     grand = np.zeros(4, dtype=np.int64)
     out = []
     for row in rows:
@@ -141,18 +154,18 @@ def report(m: Market, state: AppleState, kind: str, body: Any) -> dict[str, Any]
     for row in rows[offset : offset + size]:
         item: dict[str, Any] = {
             "metadata": row["metadata"],
-            "totalMetrics": metrics(row["_total"], currency, fields),
+            "totalMetrics": shown(row["_total"]),
         }
         if granularity:
             item["granularMetrics"] = [
-                {"date": label, **metrics(cell, currency, fields)}
-                for label, cell in row["_series"]
+                {"date": label, **shown(cell)}
+                for label, cell in zip(row["_labels"], row["_series"].tolist(), strict=True)
                 if cell[0] > 0 or cell[1] > 0
             ]
         out.append(item)
     result: dict[str, Any] = {"rows": out}
     if "GRAND_TOTAL" in rows_opt:
-        result["summary"] = {"grandTotal": metrics(grand, currency, fields)}
+        result["summary"] = {"grandTotal": shown(grand)}
     return {
         "result": result,
         "pagination": {"offset": offset, "pageSize": size, "totalCount": len(rows)},
@@ -176,64 +189,90 @@ def _rows(
 ) -> list[dict[str, Any]]:
     as_of = m.through + dt.timedelta(days=1)
     c = m.index_of("campaign", campaign_id)
-    groups = [j for j in range(len(m.adsets.id)) if int(m.adsets.campaign[j]) == c]
+    groups = [j for j in np.flatnonzero(m.adsets.campaign == c).tolist()]
     if group_id is not None:
         groups = [j for j in groups if m.adsets.id[j] == group_id]
     days = _days(start, min(end, m.through)) if start <= m.through else []
+    labels = [d.isoformat() for d in days]
 
-    def row(metadata: dict[str, Any], series: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
-        total = np.sum([cell for _, cell in series], axis=0) if series else np.zeros(4, np.int64)
-        total = np.asarray(total, dtype=np.int64)
+    def row(metadata: dict[str, Any], series: np.ndarray, names: list[str]) -> dict[str, Any]:
+        total = series.sum(axis=0) if len(series) else np.zeros(4, np.int64)
         delivered = bool(total[0] > 0 or total[1] > 0)
-        return {"metadata": metadata, "_series": series, "_total": total, "_delivered": delivered}
+        return {
+            "metadata": metadata,
+            "_labels": names,
+            "_series": series,
+            "_total": total.astype(np.int64),
+            "_delivered": delivered,
+        }
 
     if granularity == "HOURLY" or by_country:
         # Per ad group, from the simulator's per-day country and hour splits.
-        per_day = {d: breakdown_totals(m, d, d, as_of) for d in days}
+        country, hour = _split_cubes(m, state, days, as_of)  # (S, D, G, 4), (S, D, 24, 4)
         out = []
         for j in groups:
             meta = adgroup_json(m, state, j)
             if by_country:
                 for g, iso in enumerate(m.countries):
-                    series = _series(days, lambda d, j=j, g=g: per_day[d][0][j, g])
-                    out.append(row({**meta, "countryOrRegion": iso, "storefront": iso}, series))
+                    series = country[j, :, g, :]
+                    out.append(
+                        row({**meta, "countryOrRegion": iso, "storefront": iso}, series, labels)
+                    )
             else:
-                series = [
-                    (f"{d.isoformat()}T{h:02d}:00:00.000", per_day[d][1][j, h])
-                    for d in days
-                    for h in range(24)
-                ]
-                out.append(row(meta, series))
+                names = [f"{d}T{h:02d}:00:00.000" for d in labels for h in range(24)]
+                out.append(row(meta, hour[j].reshape(-1, 4), names))
         return out
 
-    mx = ad_matrix(m, start, end, as_of)
-    col = {d: k for k, d in enumerate(mx.days)}
-    cube = np.stack([mx.spend, mx.impressions, mx.clicks, mx.conversions], axis=-1)
-    ad_rows = np.flatnonzero(np.isin(m.ads.adset, groups)) if groups else np.array([], int)
-
-    def ad_cells(rows_: Any, d: dt.date) -> np.ndarray:
-        if d not in col or len(rows_) == 0:
-            return np.zeros(4, dtype=np.int64)
-        return np.asarray(cube[rows_, col[d]].sum(axis=0), dtype=np.int64)
-
+    cube = _ad_cube(m, state, days, as_of)  # (A, D, 4)
+    in_groups = np.isin(m.ads.adset, groups) if groups else np.zeros(len(m.ads.id), bool)
     if kind == "ads":
         out = []
-        for a in ad_rows:
-            meta = ad_json(m, state, int(a))
+        for a in np.flatnonzero(in_groups).tolist():
+            meta = ad_json(m, state, a)
             meta["creative"] = {"id": meta["creativeId"], "systemStatus": "VALID"}
-            out.append(row(meta, _series(days, lambda d, a=a: ad_cells([a], d))))
+            out.append(row(meta, cube[a], labels))
         return out
     if kind == "adgroups":
-        out = []
-        for j in groups:
-            mine = np.flatnonzero(m.ads.adset == j)
-            series = _series(days, lambda d, r=mine: ad_cells(r, d))
-            out.append(row(adgroup_json(m, state, j), series))
-        return out
-    series = _series(days, lambda d: ad_cells(ad_rows, d))
-    return [row(campaign_json(m, state, c), series)]
+        return [
+            row(adgroup_json(m, state, j), cube[m.ads.adset == j].sum(axis=0), labels)
+            for j in groups
+        ]
+    return [row(campaign_json(m, state, c), cube[in_groups].sum(axis=0), labels)]
 
 
-def _series(days: list[dt.date], cell_of: Any) -> list[tuple[str, np.ndarray]]:
-    """One (date label, cell) per day; without a granularity only their total is shown."""
-    return [(d.isoformat(), np.asarray(cell_of(d), dtype=np.int64)) for d in days]
+def _cached(state: AppleState, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """Report cubes per market state: history only changes when a day is simulated."""
+    found = state.report_cache.get(key)
+    if found is None:
+        if len(state.report_cache) > 64:
+            state.report_cache.clear()
+        found = state.report_cache[key] = make()
+    return found
+
+
+def _ad_cube(m: Market, state: AppleState, days: list[dt.date], as_of: dt.date) -> np.ndarray:
+    def make() -> np.ndarray:
+        if not days:
+            return np.zeros((len(m.ads.id), 0, 4), dtype=np.int64)
+        mx = ad_matrix(m, days[0], days[-1], as_of)
+        cube = np.stack([mx.spend, mx.impressions, mx.clicks, mx.conversions], axis=-1)
+        return np.asarray(cube, dtype=np.int64)
+
+    key = ("ads", m.account.external_id, m.through, len(m.ads.id), tuple(days))
+    return np.asarray(_cached(state, key, make))
+
+
+def _split_cubes(
+    m: Market, state: AppleState, days: list[dt.date], as_of: dt.date
+) -> tuple[np.ndarray, np.ndarray]:
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        n_sets, n_geo = len(m.adsets.id), len(m.countries)
+        country = np.zeros((n_sets, len(days), n_geo, 4), dtype=np.int64)
+        hour = np.zeros((n_sets, len(days), 24, 4), dtype=np.int64)
+        for k, d in enumerate(days):
+            country[:, k], hour[:, k] = breakdown_totals(m, d, d, as_of)
+        return country, hour
+
+    key = ("split", m.account.external_id, m.through, len(m.adsets.id), tuple(days))
+    country, hour = _cached(state, key, make)
+    return country, hour

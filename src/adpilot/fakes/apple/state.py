@@ -91,6 +91,8 @@ class AppleState:
     modified: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
     # Ad group bids (the simulator has no bids; kept so a PUT reads back).
     bids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Report arrays per market state (see fakes.apple.reports).
+    report_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
 
     def consume(self, key: str) -> tuple[bool, int, int, int]:

@@ -26,7 +26,7 @@ ADAM_ID = "987654321"
 
 
 def money(cents: float, currency: str) -> dict[str, str]:
-    whole = round(cents)
+    whole = round(float(cents))
     sign = "-" if whole < 0 else ""
     whole = abs(whole)
     return {"amount": f"{sign}{whole // 100}.{whole % 100:02d}", "currency": currency}

@@ -31,11 +31,17 @@ def cents(money: Any) -> int:
     if money is None:
         return 0
     amount = money.get("amount") if isinstance(money, Mapping) else money
+    text = str(amount)
+    whole, dot, fraction = text.lstrip("-").partition(".")
+    if whole.isdigit() and (not dot or (fraction.isdigit() and len(fraction) <= 2)):
+        # The common case, "12.34", without Decimal: syncs read tens of thousands of these.
+        quick = int(whole) * 100 + int(fraction.ljust(2, "0") or 0)
+        return -quick if text.startswith("-") else quick
     try:
-        value = Decimal(str(amount)) * 100
+        exact = Decimal(text) * 100
     except InvalidOperation:
         raise PlatformTransientError(f"Apple sent an unreadable amount {amount!r}") from None
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def status_of(entity: Mapping[str, Any]) -> str:
