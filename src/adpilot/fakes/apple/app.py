@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -29,23 +27,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adpilot.fakes.apple import mutations, reports
-from adpilot.fakes.apple.errors import ApiFailure, invalid, not_found
+from adpilot.fakes.apple.errors import ApiFailure, invalid
 from adpilot.fakes.apple.oauth import OAuthError, issue_token
-from adpilot.fakes.apple.state import AppleState, geo_id, geo_name, state_of
-from adpilot.fakes.apple.views import VIEWS, run_query
+from adpilot.fakes.apple.routes import ApiCall, route
 from adpilot.fakes.world import FakeWorld, Fault
-from adpilot.sim.market import Market
 
 TOKEN_PATH = "/auth/oauth2/token"
 _CONTEXT = re.compile(r"^\s*adAccountId\s*=\s*(\d+)\s*$")
 _NO_CONTEXT = ("/v1/me", "/v1/acls")
-_ENTITY_KINDS = {
-    "campaigns": "campaign",
-    "adgroups": "adgroup",
-    "ads": "ad",
-    "creatives": "creative",
-}
 FAULTS = ("http_<status>", "unauthorized", "forbidden", "validation", "invalid_client", "delay")
 
 
@@ -97,24 +86,6 @@ def _fault_answer(fault: Fault) -> Response:
     return JSONResponse(failure.body(), status_code=failure.status, headers=failure.headers)
 
 
-class _Call:
-    """One API request being answered: its world, account and parsed body."""
-
-    def __init__(self, world: FakeWorld, request: Request, body: Any) -> None:
-        self.world = world
-        self.state: AppleState = state_of(world)
-        self.request = request
-        self.method = request.method.upper()
-        self.path = request.url.path
-        self.body = body
-        self.account_id: str | None = None
-
-    @property
-    def market(self) -> Market:
-        assert self.account_id is not None
-        return self.world.market(self.account_id)
-
-
 def create_app(world: FakeWorld) -> Starlette:
     async def endpoint(request: Request) -> Response:
         raw = await request.body()
@@ -155,7 +126,7 @@ def _api(world: FakeWorld, request: Request, raw: bytes) -> Response:
         body = json.loads(raw) if raw else None
     except ValueError:
         body, malformed = None, True
-    call = _Call(world, request, body)
+    call = ApiCall(world, request, body)
     try:
         _authorize(call)
         key = call.account_id or "-"
@@ -175,7 +146,7 @@ def _api(world: FakeWorld, request: Request, raw: bytes) -> Response:
         if malformed:
             raise ApiFailure(400, "bad_request", "The request body is not valid JSON")
         with world.lock:
-            status, payload = _route(call)
+            status, payload = route(call)
             if call.method in ("PUT", "POST", "DELETE") and not call.path.endswith("/query"):
                 lost = take_fault(world, call.method, call.path, after_apply=True)
                 if lost is not None:
@@ -193,7 +164,7 @@ def _with(response: Response, headers: dict[str, str]) -> Response:
     return response
 
 
-def _authorize(call: _Call) -> None:
+def _authorize(call: ApiCall) -> None:
     auth = call.request.headers.get("authorization", "")
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
     context = call.request.headers.get("x-ap-context")
@@ -215,141 +186,3 @@ def _authorize(call: _Call) -> None:
 def _auth_failure(check: str) -> ApiFailure:
     message = "Access token expired" if check == "expired" else "Invalid access token"
     return ApiFailure(401, "unauthorized", message)
-
-
-_Handler = Callable[[_Call, re.Match[str]], tuple[int, Any]]
-
-
-def _route(call: _Call) -> tuple[int, Any]:
-    for method, pattern, handler in _ROUTES:
-        if method == call.method:
-            found = pattern.match(call.path)
-            if found is not None:
-                return handler(call, found)
-    raise ApiFailure(404, "not_found", f"No resource at {call.method} {call.path}")
-
-
-def _me(call: _Call, _: re.Match[str]) -> tuple[int, Any]:
-    return 200, {"result": {"userId": 1, "parentOrgId": 1}}
-
-
-def _acls(call: _Call, _: re.Match[str]) -> tuple[int, Any]:
-    auth = call.request.headers.get("authorization", "")[7:].strip()
-    token = call.world.tokens.get(auth)
-    accounts = sorted(token.accounts or []) if token is not None else []
-    acls = [
-        {
-            "adAccount": {"id": int(a), "name": call.world.market(a).account.name, "orgId": 1},
-            "roles": ["API Account Manager"],
-        }
-        for a in accounts
-    ]
-    return 200, {"result": {"acls": acls}}
-
-
-def _account(call: _Call, found: re.Match[str]) -> tuple[int, Any]:
-    if found.group(1) != call.account_id:
-        raise ApiFailure(403, "forbidden", "X-AP-Context names another ad account")
-    info = call.market.account
-    return 200, {
-        "result": {
-            "id": int(info.external_id),
-            "name": info.name,
-            "orgId": 1,
-            "currency": info.currency,
-            "timezone": info.timezone,
-            "status": "ACTIVE",
-        }
-    }
-
-
-def _query(call: _Call, found: re.Match[str]) -> tuple[int, Any]:
-    items = VIEWS[found.group(1)](call.market, call.state)
-    return 200, run_query(items, call.body if call.body is not None else {})
-
-
-def _get(call: _Call, found: re.Match[str]) -> tuple[int, Any]:
-    kind, entity_id = _ENTITY_KINDS[found.group(1)], found.group(2)
-    for item in VIEWS[found.group(1)](call.market, call.state):
-        if str(item["id"]) == entity_id:
-            return 200, {"result": item}
-    raise not_found(kind, entity_id)
-
-
-def _put(call: _Call, found: re.Match[str]) -> tuple[int, Any]:
-    update = {
-        "campaigns": mutations.update_campaign,
-        "adgroups": mutations.update_adgroup,
-        "ads": mutations.update_ad,
-    }[found.group(1)]
-    return 200, {"result": update(call.market, call.state, found.group(2), call.body, _now(call))}
-
-
-def _create_ad(call: _Call, _: re.Match[str]) -> tuple[int, Any]:
-    return 201, {"result": mutations.create_ad(call.market, call.state, call.body, _now(call))}
-
-
-def _delete(call: _Call, found: re.Match[str]) -> tuple[int, Any]:
-    kind = _ENTITY_KINDS[found.group(1)]
-    mutations.delete(call.market, call.state, kind, found.group(2), _now(call))
-    return 200, {}
-
-
-def _report(call: _Call, found: re.Match[str]) -> tuple[int, Any]:
-    return 200, reports.report(call.market, call.state, found.group(1), call.body)
-
-
-def _geo(call: _Call, _: re.Match[str]) -> tuple[int, Any]:
-    if call.request.query_params.get("supplySource") not in ("APPSTORE", "MAPS"):
-        raise invalid("supplySource is required", "MISSING_FIELD", "supplySource")
-    countries = call.market.countries
-    wanted: list[str] = list(countries)
-    if call.method == "POST":
-        if not isinstance(call.body, list):
-            raise invalid("the body must be a list of geo requests", "INVALID_GEO")
-        by_id = {geo_id(c): c for c in countries}
-        wanted = []
-        for item in call.body:
-            if not isinstance(item, dict) or str(item.get("entity", "")).lower() != "country":
-                continue
-            iso = by_id.get(str(item.get("id"))) or str(item.get("legacyId") or "").upper()
-            if iso in countries and iso not in wanted:
-                wanted.append(iso)
-    else:
-        text = str(call.request.query_params.get("query") or "").lower()
-        if text not in ("", "*"):
-            wanted = [c for c in countries if text in geo_name(c).lower() or text == c.lower()]
-    result = [
-        {
-            "id": geo_id(iso),
-            "legacyId": iso,
-            "entity": "Country",
-            "displayName": geo_name(iso),
-            "countryOrRegion": iso,
-        }
-        for iso in sorted(wanted, key=geo_name)
-    ]
-    return 200, {
-        "result": result,
-        "pagination": {"offset": 0, "pageSize": len(result), "totalCount": len(result)},
-    }
-
-
-def _now(call: _Call) -> Any:
-    return call.world.clock()
-
-
-_ENTITIES = "(campaigns|adgroups|ads|creatives)"
-_ROUTES: list[tuple[str, re.Pattern[str], _Handler]] = [
-    ("GET", re.compile(r"^/v1/me$"), _me),
-    ("GET", re.compile(r"^/v1/acls$"), _acls),
-    ("GET", re.compile(r"^/v1/ad-accounts/(\d+)$"), _account),
-    ("POST", re.compile(rf"^/v1/{_ENTITIES}/query$"), _query),
-    ("GET", re.compile(rf"^/v1/{_ENTITIES}/(\d+)$"), _get),
-    ("PUT", re.compile(r"^/v1/(campaigns|adgroups|ads)/(\d+)$"), _put),
-    ("POST", re.compile(r"^/v1/ads$"), _create_ad),
-    ("DELETE", re.compile(r"^/v1/(campaigns|adgroups|ads)/(\d+)$"), _delete),
-    ("POST", re.compile(r"^/v1/reports/apps/(\w+)/query$"), _report),
-    ("GET", re.compile(r"^/v1/search/geo$"), _geo),
-    ("POST", re.compile(r"^/v1/search/geo$"), _geo),
-]
