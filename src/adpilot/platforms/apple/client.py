@@ -46,14 +46,10 @@ class AppleClient:
     ) -> None:
         self.ad_account_id = ad_account_id
         self.workers = max(1, workers)
-        self.http = PlatformHttp(
-            base_url,
-            options,
-            headers={
-                "X-AP-Context": f"adAccountId={ad_account_id}",
-                "Accept": "application/json",
-            },
-        )
+        # Per request rather than a client default: the token endpoint is another host and
+        # has no business knowing the account.
+        self.context = {"X-AP-Context": f"adAccountId={ad_account_id}"}
+        self.http = PlatformHttp(base_url, options, headers={"Accept": "application/json"})
         self.auth = AppleAuth(creds, token_url, self.http)
 
     def close(self) -> None:
@@ -107,7 +103,7 @@ class AppleClient:
         headers: dict[str, str] | None,
     ) -> httpx.Response:
         kwargs: dict[str, Any] = {
-            "headers": {**(headers or {}), "Authorization": f"Bearer {token}"}
+            "headers": {**self.context, **(headers or {}), "Authorization": f"Bearer {token}"}
         }
         if body is not None:
             kwargs["json"] = body
