@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     meta_base_url: str = "https://graph.facebook.com"
     meta_api_version: str = "v26.0"
     tiktok_base_url: str = "https://business-api.tiktok.com"
-    apple_base_url: str = "https://api.searchads.apple.com"
+    apple_base_url: str = "https://api.ads.apple.com"
     apple_token_url: str = "https://appleid.apple.com/auth/oauth2/token"
 
     @property
