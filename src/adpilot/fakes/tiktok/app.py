@@ -190,6 +190,43 @@ def _authorize(world: FakeWorld, path: str, token: str, params: dict[str, Any]) 
     return advertiser_id
 
 
+def _route(method: str, path: str) -> tuple[str, dict[str, Handler]] | Response:
+    """The endpoint (path below the version) and its method's routes, or a plain HTTP error."""
+    sub = path.removeprefix(API)
+    routes = GET if method == "GET" else POST if method == "POST" else {}
+    if not path.startswith(API + "/") or not path.endswith("/") or sub not in {**GET, **POST}:
+        return PlainTextResponse("404 page not found", status_code=404)
+    if sub not in routes:
+        return PlainTextResponse("405 method not allowed", status_code=405)
+    return sub, routes
+
+
+def _params(method: str, query: dict[str, str], body: bytes) -> dict[str, Any]:
+    if method != "POST":
+        return dict(query)
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        raise invalid("The request body must be JSON") from None
+    if not isinstance(parsed, dict):
+        raise invalid("The request body must be a JSON object")
+    return parsed
+
+
+def _admit(
+    state: FakeState, method: str, path: str, query: dict[str, str], body: bytes
+) -> int | None:
+    """Count the request against the rate limits as it arrives; the refusal code if over."""
+    route = _route(method, path)
+    if isinstance(route, Response):
+        return None
+    try:
+        advertiser_id = _advertiser(route[0], _params(method, query, body))
+    except ApiError:
+        advertiser_id = ""
+    return state.limiter.admit(route[0], advertiser_id, state.config)
+
+
 def handle(
     world: FakeWorld,
     method: str,
@@ -198,8 +235,9 @@ def handle(
     body: bytes,
     headers: Any,
     base_url: str,
+    refused: int | None = None,
 ) -> tuple[Response, int | None]:
-    """One request → (response, TikTok code or None)."""
+    """One request → (response, TikTok code or None); `refused` is the rate limiter's verdict."""
     state = fake_state(world)
     rid = request_id()
     if path.startswith(FILES) and method == "GET":
@@ -207,22 +245,12 @@ def handle(
         if text is None:
             return PlainTextResponse("404 page not found", status_code=404), None
         return Response(text, media_type="text/csv"), None
-    sub = path.removeprefix(API)
-    routes = GET if method == "GET" else POST if method == "POST" else {}
-    if not path.startswith(API + "/") or not path.endswith("/") or sub not in {**GET, **POST}:
-        return PlainTextResponse("404 page not found", status_code=404), None
-    if sub not in routes:
-        return PlainTextResponse("405 method not allowed", status_code=405), None
+    route = _route(method, path)
+    if isinstance(route, Response):
+        return route, None
+    sub, routes = route
     try:
-        params: dict[str, Any] = dict(query)
-        if method == "POST":
-            try:
-                parsed = json.loads(body or b"{}")
-            except ValueError:
-                raise invalid("The request body must be JSON") from None
-            if not isinstance(parsed, dict):
-                raise invalid("The request body must be a JSON object")
-            params = parsed
+        params = _params(method, query, body)
         fault = world.take_fault(method, path)
         if fault is not None and fault.kind not in HANDLER_FAULTS:
             return _fault_response(fault, rid)
@@ -230,7 +258,6 @@ def handle(
         advertiser_id = (
             _advertiser(sub, params) if sub in APP_AUTH else _authorize(world, sub, token, params)
         )
-        refused = state.limiter.admit(sub, advertiser_id, state.config)
         if refused is not None:
             raise ApiError(refused)
         result = routes[sub](Call(world, state, advertiser_id, params, token, base_url, fault))
@@ -245,30 +272,28 @@ def handle(
     return _json(envelope(code, message, data, rid), rid), code
 
 
+def _handle_and_log(
+    world: FakeWorld, request: Request, body: bytes, refused: int | None
+) -> Response:
+    query = dict(request.query_params)
+    path = request.url.path
+    base_url = str(request.base_url).rstrip("/")
+    response, code = handle(
+        world, request.method, path, query, body, request.headers, base_url, refused
+    )
+    world.log_call(request.method, path, query, response.status_code)
+    answer = Answer(time.monotonic(), request.method, path, code, response.status_code)
+    fake_state(world).answers.append(answer)
+    return response
+
+
 def create_app(world: FakeWorld) -> Starlette:
     async def endpoint(request: Request) -> Response:
         body = await request.body()
-        base_url = str(request.base_url).rstrip("/")
-        response, code = await run_in_threadpool(
-            handle,
-            world,
-            request.method,
-            request.url.path,
-            dict(request.query_params),
-            body,
-            request.headers,
-            base_url,
-        )
-        world.log_call(
-            request.method, request.url.path, dict(request.query_params), response.status_code
-        )
-        state = fake_state(world)
-        with world.lock:
-            answer = Answer(
-                time.monotonic(), request.method, request.url.path, code, response.status_code
-            )
-            state.answers.append(answer)
-        return response
+        # Rate limits count a request when it arrives, before it waits for a worker thread.
+        query = dict(request.query_params)
+        refused = _admit(fake_state(world), request.method, request.url.path, query, body)
+        return await run_in_threadpool(_handle_and_log, world, request, body, refused)
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])

@@ -181,8 +181,13 @@ def _cells(m: Market, q: Query) -> dict[tuple[str, str | None, str | None], Cell
     return {k: (v[0], v[1], v[2], v[3], v[4]) for k, v in out.items() if k[0] not in hidden}
 
 
-def _wanted(q: Query, ids: dict[str, str]) -> bool:
-    return all(ids.get(name) in allowed for name, allowed in q.ids)
+def _keep(q: Query, ids: dict[str, list[str]], n: int) -> list[bool]:
+    """Per entity row, whether the id filters let it through."""
+    keep = [True] * n
+    for name, allowed in q.ids:
+        column = ids[name]
+        keep = [k and column[i] in allowed for i, k in enumerate(keep)]
+    return keep
 
 
 def _adset_cells(
@@ -194,37 +199,53 @@ def _adset_cells(
         grid, keys = by_country, list(m.countries)
     else:
         grid, keys = by_hour, [f"{q.since} {h:02d}:00:00" for h in range(24)]
-    for s, k in zip(*np.nonzero(grid[..., 1] > 0), strict=True):
-        ids = {"adgroup_id": m.adsets.id[s], "campaign_id": owners["adset_campaign"][s]}
-        if not _wanted(q, ids):
-            continue
-        key = _group(q, ids, m.account.external_id)
-        when, country = (None, keys[k]) if q.audience else (keys[k], None)
-        _add(out[(key, when, country)], grid[s, k])
+    ids = {"adgroup_id": list(m.adsets.id), "campaign_id": owners["adset_campaign"]}
+    group = _group(q, ids, m.account.external_id, len(m.adsets.id))
+    keep = _keep(q, ids, len(m.adsets.id))
+    rows, cols = np.nonzero(grid[..., 1] > 0)
+    values = grid[rows, cols, :4].tolist()
+    for s, k, v in zip(rows.tolist(), cols.tolist(), values, strict=True):
+        if keep[s]:
+            key = (group[s], None, keys[k]) if q.audience else (group[s], keys[k], None)
+            _add(out[key], v)
 
 
 def _ad_cells(m: Market, q: Query, owners: dict[str, list[str]], out: dict[Any, list[Any]]) -> None:
     mx = ad_matrix(m, q.since, q.until)
-    delivered = (mx.impressions > 0) | (mx.spend > 0)
-    for a in range(len(mx.ad_ids)):
-        ids = {
-            "ad_id": mx.ad_ids[a],
-            "adgroup_id": owners["ad_adset"][a],
-            "campaign_id": owners["ad_campaign"][a],
-        }
-        if not _wanted(q, ids):
-            continue
-        key = _group(q, ids, m.account.external_id)
-        if q.time_dim is None:
-            out[(key, None, None)]  # with only an id dimension every entity has a row
-        for d in np.flatnonzero(delivered[a]):
-            when = f"{mx.days[d]} 00:00:00" if q.time_dim else None
-            cell = out[(key, when, None)]
-            _add(
-                cell, (mx.spend[a, d], mx.impressions[a, d], mx.clicks[a, d], mx.conversions[a, d])
-            )
-            # Frequency is per ad and day; summed across ads or days it means nothing.
-            cell[4] = float(mx.frequency[a, d]) if q.level == "ad_id" and q.time_dim else None
+    n = len(mx.ad_ids)
+    ids = {
+        "ad_id": mx.ad_ids,
+        "adgroup_id": owners["ad_adset"][:n],
+        "campaign_id": owners["ad_campaign"][:n],
+    }
+    group = _group(q, ids, m.account.external_id, n)
+    keep = _keep(q, ids, n)
+    if q.time_dim is None:
+        for a in range(n):
+            if keep[a]:
+                out[(group[a], None, None)]  # with only id dimensions every entity has a row
+    ads, days = np.nonzero((mx.impressions > 0) | (mx.spend > 0))
+    whens = [f"{day} 00:00:00" if q.time_dim else None for day in mx.days]
+    # Frequency is per ad and day; summed across ads or days it means nothing.
+    per_ad_day = q.level == "ad_id" and q.time_dim is not None
+    columns = zip(
+        ads.tolist(),
+        days.tolist(),
+        mx.spend[ads, days].tolist(),
+        mx.impressions[ads, days].tolist(),
+        mx.clicks[ads, days].tolist(),
+        mx.conversions[ads, days].tolist(),
+        mx.frequency[ads, days].tolist(),
+        strict=True,
+    )
+    for a, d, spend, imps, clicks, conv, freq in columns:
+        if keep[a]:
+            cell = out[(group[a], whens[d], None)]
+            cell[0] += spend
+            cell[1] += imps
+            cell[2] += clicks
+            cell[3] += conv
+            cell[4] = freq if per_ad_day else None
 
 
 def _add(cell: list[Any], values: Any) -> None:
@@ -232,8 +253,9 @@ def _add(cell: list[Any], values: Any) -> None:
         cell[i] += int(values[i])
 
 
-def _group(q: Query, ids: dict[str, str], advertiser_id: str) -> str:
-    return advertiser_id if q.level == "advertiser_id" else ids[q.level]
+def _group(q: Query, ids: dict[str, list[str]], advertiser_id: str, n: int) -> list[str]:
+    """Per entity row, the id of what the report groups it under."""
+    return [advertiser_id] * n if q.level == "advertiser_id" else ids[q.level]
 
 
 def _deleted(m: Market, q: Query) -> set[str]:
@@ -284,37 +306,57 @@ def _metrics(q: Query, cell: Cell, currency: str, names: dict[str, str]) -> dict
     return values
 
 
-def report_rows(world: FakeWorld, state: FakeState, advertiser_id: str, q: Query) -> list[Row]:
-    """The report's rows in order (cached until the advertiser's next write or day)."""
+@dataclass(frozen=True)
+class Report:
+    """A report's cells in row order; rows are formatted only when a page or file asks."""
+
+    query: Query
+    cells: list[tuple[str, str | None, str | None, Cell]]
+    names: dict[str, dict[str, str]]
+    currency: str
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[Row]:
+        q = self.query
+        out: list[Row] = []
+        for entity, when, country, cell in self.cells[start:stop]:
+            dims = {q.level: entity}
+            if when is not None and q.time_dim:
+                dims[q.time_dim] = when
+            if country is not None:
+                dims["country_code"] = country
+            attrs = self.names.get(entity, {})
+            out.append(
+                (
+                    {d: dims.get(d, "-") for d in q.dimensions},
+                    _metrics(q, cell, self.currency, attrs),
+                )
+            )
+        return out
+
+
+def report(world: FakeWorld, state: FakeState, advertiser_id: str, q: Query) -> Report:
+    """The report as of now (cached until the advertiser's next write or a new day)."""
     with world.lock:
         m = world.market(advertiser_id)
         key = (advertiser_id, q, state.revisions.get(advertiser_id, 0), m.through)
         cached = state.report_cache.get(key)
-        if cached is not None:
-            return list(cached)
+        if isinstance(cached, Report):
+            return cached
         cells = _cells(m, q)
         names = _names(m)
-    rows: list[Row] = []
-    for (entity, when, country), cell in sorted(
-        cells.items(), key=lambda kv: (kv[0][1] or "", kv[0][0], kv[0][2] or "")
-    ):
-        dims = {q.level: entity}
-        if when is not None and q.time_dim:
-            dims[q.time_dim] = when
-        if country is not None:
-            dims["country_code"] = country
-        attrs = names.get(entity, {})
-        rows.append(
-            (
-                {d: dims.get(d, "-") for d in q.dimensions},
-                _metrics(q, cell, state.config.currency, attrs),
-            )
-        )
+    ordered = sorted(
+        ((entity, when, country, cell) for (entity, when, country), cell in cells.items()),
+        key=lambda c: (c[1] or "", c[0], c[2] or ""),
+    )
+    built = Report(q, ordered, names, state.config.currency)
     with world.lock:
         if len(state.report_cache) > 32:
             state.report_cache.clear()
-        state.report_cache[key] = rows
-    return list(rows)
+        state.report_cache[key] = built
+    return built
 
 
 def _names(m: Market) -> dict[str, dict[str, str]]:
@@ -338,12 +380,12 @@ def integrated_get(
 ) -> dict[str, Any]:
     page, size = paging(params)
     q = parse_query(params)
-    rows = report_rows(world, state, advertiser_id, q)
+    found = report(world, state, advertiser_id, q)
     limit = state.config.report_row_limit
-    if limit is not None and len(rows) > limit:
+    if limit is not None and len(found) > limit:
         raise ApiError(40067)
-    total = len(rows)
-    chosen = rows[(page - 1) * size : page * size]
+    total = len(found)
+    chosen = found.rows((page - 1) * size, page * size)
     data: dict[str, Any] = {
         "list": [{"dimensions": d, "metrics": mt} for d, mt in chosen],
         "page_info": {
@@ -376,7 +418,7 @@ def task_create(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*q.dimensions, *q.metrics])
-    for dims, metrics in report_rows(world, state, advertiser_id, q):
+    for dims, metrics in report(world, state, advertiser_id, q).rows():
         writer.writerow([*dims.values(), *metrics.values()])
     task_id = state.new_task_id()
     name = str(body.get("file_name") or f"report_{task_id}")

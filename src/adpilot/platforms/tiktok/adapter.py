@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,12 +31,11 @@ from adpilot.platforms.tiktok import mapping
 from adpilot.platforms.tiktok import requests as tiktok_requests
 from adpilot.platforms.tiktok.client import (
     API_PREFIX,
-    PAGE_SIZE,
     PARTIAL_SUCCESS,
     TikTokClient,
     parallel,
 )
-from adpilot.platforms.tiktok.reports import ReportSpec, Row, fetch_report, status_filter
+from adpilot.platforms.tiktok.reports import ReportSpec, Row, fetch_all, jobs_for, status_filter
 
 # What counts as a conversion: TikTok's `conversion` is the ad group's optimisation event
 # (installs for app-install ad groups). `app_install` and `real_time_app_install` also work.
@@ -43,9 +43,6 @@ CONVERSION_METRIC = "conversion"
 # Hour-of-day breakdowns: TikTok gives hourly rows one day per request, so they cover the last
 # days of the window only.
 HOURLY_DAYS = 7
-# Above this many expected daily rows the ad report goes through an async task (one file)
-# instead of pages.
-TASK_MIN_ROWS = 10 * PAGE_SIZE
 # Fields copied from an ad group's existing ad into a new one: TikTok validates the whole
 # creative, and a pushed video keeps the ad group's identity, text and call to action.
 CREATIVE_FIELDS = (
@@ -108,38 +105,47 @@ class TikTokPlatform:
         )
 
     def fetch_snapshot(self, since: dt.date, until: dt.date) -> AccountSnapshot:
-        days = (until - since).days + 1
-        hourly_since = max(since, until - dt.timedelta(days=self.hourly_days - 1))
+        listed: dict[str, list[dict[str, Any]]] = {}
+        accounts: list[AccountInfo] = []
 
-        def ads_and_metrics() -> tuple[list[dict[str, Any]], list[Row]]:
-            ads = self._list("ad")
-            big = len(ads) * days > TASK_MIN_ROWS
-            return ads, fetch_report(
-                self.client, self.advertiser_id, self._daily_spec(), since, until, use_task=big
-            )
+        def listing(entity: str, key: str) -> None:
+            listed[entity] = _unique(self._list(entity), key)
 
-        tasks: list[Callable[[], Any]] = [
-            self.validate,
-            lambda: self._list("campaign"),
-            lambda: self._list("adgroup"),
-            ads_and_metrics,
-            lambda: fetch_report(
-                self.client, self.advertiser_id, self._country_spec(), since, until
-            ),
-            lambda: fetch_report(
-                self.client, self.advertiser_id, self._hour_spec(), hourly_since, until
-            ),
+        calls: list[Callable[[], None]] = [
+            lambda: accounts.append(self.validate()),
+            functools.partial(listing, "campaign", "campaign_id"),
+            functools.partial(listing, "adgroup", "adgroup_id"),
+            functools.partial(listing, "ad", "ad_id"),
         ]
-        account, campaigns, adgroups, (ads, daily), by_country, by_hour = parallel(tasks)
-        campaign_rows = [mapping.campaign_data(c) for c in _unique(campaigns, "campaign_id")]
+        parallel(calls)
+        campaigns, adgroups, ads = listed["campaign"], listed["adgroup"], listed["ad"]
+        # Expected rows per day of each report, to size its pages before asking.
+        live_groups = [g for g in adgroups if g.get("operation_status") != "DELETE"]
+        located = sum(max(1, len(g.get("location_ids") or [])) for g in live_groups)
+        hourly_since = max(since, until - dt.timedelta(days=self.hourly_days - 1))
+        daily = jobs_for(self._daily_spec(), since, until, len(ads))
+        country = jobs_for(self._country_spec(), since, until, located)
+        hourly = jobs_for(self._hour_spec(), hourly_since, until, 24 * len(live_groups))
+        results = fetch_all(self.client, self.advertiser_id, [*daily, *country, *hourly])
+        by_kind = iter(results)
+
+        def rows(n: int) -> list[Row]:
+            return [row for _ in range(n) for row in next(by_kind)]
+
+        daily_rows, country_rows, hour_rows = (
+            rows(len(daily)),
+            rows(len(country)),
+            rows(len(hourly)),
+        )
+        campaign_rows = [mapping.campaign_data(c) for c in campaigns]
         cbo = {c.external_id for c in campaign_rows if c.budget_mode == "campaign"}
         return AccountSnapshot(
-            account=account,
+            account=accounts[0],
             campaigns=campaign_rows,
-            adsets=[mapping.adset_data(s, cbo) for s in _unique(adgroups, "adgroup_id")],
-            ads=[mapping.ad_data(a) for a in _unique(ads, "ad_id")],
-            metrics=self._daily_metrics(daily),
-            breakdowns=self._country_rows(by_country) + self._hour_rows(by_hour),
+            adsets=[mapping.adset_data(s, cbo) for s in adgroups],
+            ads=[mapping.ad_data(a) for a in ads],
+            metrics=self._daily_metrics(daily_rows),
+            breakdowns=self._country_rows(country_rows) + self._hour_rows(hour_rows),
         )
 
     # ------------------------------------------------------------- reports

@@ -2,10 +2,10 @@
 
 TikTok answers HTTP 200 to almost everything and puts the outcome in the body's `code`; this
 module turns a non-zero code into a typed `PlatformError`. It sends no rate-limit headers, so the
-client paces itself: at most `ENDPOINT_QPS` requests per endpoint in any rolling window (TikTok's
-Basic tier allows 10 per second per endpoint; the window is a little longer than a second so that
-network jitter never pushes a burst over the platform's count), and a rate-limit code holds every
-request of the client back before the retry.
+client paces itself: at most `ENDPOINT_QPS` requests per endpoint per second (TikTok's Basic tier
+allows 10 per second per endpoint, and less on a few), counted so that network jitter can never
+push a burst over the platform's count, and a rate-limit code holds every request of the client
+back for a second before the retry.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ MAX_PARALLEL = 8  # requests in flight at once from one sync
 ENDPOINT_QPS = 10
 # Endpoints TikTok limits harder than its tier's default.
 ENDPOINT_QPS_OVERRIDES: dict[str, int] = {"/report/task/create/": 2, "/ad/create/": 5}
-QPS_WINDOW_SEC = 1.1
+QPS_WINDOW_SEC = 1.0
+GATE_POLL_SEC = 0.01
 # How long to hold everything back after a rate-limit code: TikTok's QPS limits reset each
 # second; longer (per-minute, per-day) limits outlast the retry ladder and go up to the job.
 RATE_LIMIT_PAUSE_SEC = 1.0
@@ -111,27 +112,55 @@ def _query_value(value: Any) -> str:
 
 
 class _EndpointGate:
-    """At most `limit` sends per endpoint in any rolling `window` seconds."""
+    """At most `limit` requests per endpoint in flight or finished within the last second.
+
+    A request counts from when it is sent until a second after its answer came back. TikTok
+    counts a request when it arrives, which is after we send it and before its answer, so
+    however late requests arrive (network jitter, a busy server), the platform never sees more
+    than `limit` of ours within one of its seconds.
+    """
 
     def __init__(self, options: HttpOptions, window: float = QPS_WINDOW_SEC) -> None:
         self._options = options
         self._window = window
         self._lock = threading.Lock()
-        self._sent: dict[str, deque[float]] = {}
+        self._finished: dict[str, deque[float]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._resume_at = 0.0
 
-    def wait(self, path: str) -> None:
+    def pause(self, seconds: float) -> None:
+        """Hold every endpoint back (a rate-limit code came in)."""
+        with self._lock:
+            self._resume_at = max(self._resume_at, self._options.monotonic() + seconds)
+
+    def _gap(self, path: str, limit: int) -> float:
+        """Seconds to wait before `path` may send; 0 means the request was admitted."""
+        now = self._options.monotonic()
+        if now < self._resume_at:
+            return self._resume_at - now
+        finished = self._finished.setdefault(path, deque())
+        while finished and now - finished[0] >= self._window:
+            finished.popleft()
+        flying = self._in_flight.get(path, 0)
+        if flying + len(finished) < limit:
+            self._in_flight[path] = flying + 1
+            return 0.0
+        # Wait for the oldest finished one to leave the window, or for an answer.
+        return finished[0] + self._window - now if finished else GATE_POLL_SEC
+
+    def acquire(self, path: str) -> None:
         limit = ENDPOINT_QPS_OVERRIDES.get(path, ENDPOINT_QPS)
         while True:
             with self._lock:
-                now = self._options.monotonic()
-                sent = self._sent.setdefault(path, deque())
-                while sent and now - sent[0] >= self._window:
-                    sent.popleft()
-                if len(sent) < limit:
-                    sent.append(now)
-                    return
-                gap = sent[0] + self._window - now
+                gap = self._gap(path, limit)
+            if gap <= 0:
+                return
             self._options.sleep(gap)
+
+    def release(self, path: str) -> None:
+        with self._lock:
+            self._in_flight[path] = max(0, self._in_flight.get(path, 0) - 1)
+            self._finished.setdefault(path, deque()).append(self._options.monotonic())
 
 
 class TikTokClient:
@@ -147,14 +176,18 @@ class TikTokClient:
     # ---------------------------------------------------------------- one request
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        self._gate.wait(path)
-        return self.http.send(method, f"{API_PREFIX}{path}", **kwargs)
+        self._gate.acquire(path)
+        try:
+            return self.http.send(method, f"{API_PREFIX}{path}", **kwargs)
+        finally:
+            self._gate.release(path)
 
     def _parse(self, response: httpx.Response) -> Envelope:
         status = response.status_code
         if status == 429 or status >= 500:
             retry_after = _retry_after(response)
             if retry_after:
+                self._gate.pause(retry_after)
                 self.http.slow_down(retry_after)
             raise PlatformTransientError(
                 f"TikTok answered HTTP {status}",
@@ -181,6 +214,7 @@ class TikTokClient:
             return Envelope(code, message, data if isinstance(data, dict) else {}, request_id)
         if code in RATE_LIMIT_CODES:
             # Every thread of this client waits, not just the one that was refused.
+            self._gate.pause(RATE_LIMIT_PAUSE_SEC)
             self.http.slow_down(RATE_LIMIT_PAUSE_SEC)
         raise error_for(code, message, request_id)
 

@@ -2,8 +2,9 @@
 
 A report is asked for over spans TikTok accepts (30 days with a daily time dimension, one day
 hourly); a span refused as too large (40067) is halved until it passes, and a single day that is
-still too large goes through an async task (create → check until SUCCESS → download as CSV). Large
-accounts go through a task straight away: one file instead of dozens of pages.
+still too large goes through an async task (create → check until SUCCESS → download as CSV).
+Spans expected to fill many pages also go through tasks (one file instead of pages), as many as
+keeps task creation (2 a second) from becoming slower than paging (10 a second).
 Rows come back flat: dimension and metric names to their string values.
 """
 
@@ -18,6 +19,9 @@ from typing import Any
 
 from adpilot.platforms.base import PlatformTransientError
 from adpilot.platforms.tiktok.client import (
+    ENDPOINT_QPS,
+    ENDPOINT_QPS_OVERRIDES,
+    PAGE_SIZE,
     ReportTooLarge,
     TaskNotReady,
     TikTokClient,
@@ -32,6 +36,8 @@ MAX_SPAN_DAYS = {"stat_time_day": 30, "stat_time_hour": 1, None: 365}
 MAX_TASK_POLLS = 30
 # A failed or canceled task is created again this many times.
 TASK_ATTEMPTS = 2
+TASK_MIN_PAGES = 4
+TASK_CREATE_QPS = ENDPOINT_QPS_OVERRIDES["/report/task/create/"]
 
 
 @dataclass(frozen=True)
@@ -76,23 +82,61 @@ def spans(since: dt.date, until: dt.date, days: int) -> list[tuple[dt.date, dt.d
     return out
 
 
-def fetch_report(
-    client: TikTokClient,
-    advertiser_id: str,
-    spec: ReportSpec,
-    since: dt.date,
-    until: dt.date,
-    *,
-    use_task: bool = False,
-) -> list[Row]:
-    """Every row of the report over [since, until], in spans TikTok accepts."""
+@dataclass(frozen=True)
+class ReportJob:
+    """One span of one report, with the pages it is expected to fill (from entity counts)."""
+
+    spec: ReportSpec
+    since: dt.date
+    until: dt.date
+    pages: int = 1
+
+
+def jobs_for(
+    spec: ReportSpec, since: dt.date, until: dt.date, rows_per_day: int
+) -> list[ReportJob]:
+    """The report over [since, until] cut into spans TikTok accepts."""
     if until < since:
         return []
-    chunks = spans(since, until, MAX_SPAN_DAYS[spec.time_dimension])
+    days = MAX_SPAN_DAYS[spec.time_dimension]
+    out = []
+    for a, b in spans(since, until, days):
+        rows = rows_per_day * ((b - a).days + 1) if spec.time_dimension else rows_per_day
+        out.append(ReportJob(spec, a, b, max(1, -(-rows // PAGE_SIZE))))
+    return out
+
+
+def plan(jobs: list[ReportJob]) -> list[bool]:
+    """Which jobs go through an async task rather than pages.
+
+    The synchronous endpoint allows `ENDPOINT_QPS` pages a second and task creation only
+    `TASK_CREATE_QPS`; the biggest spans move to tasks while that shortens the slower of the
+    two queues. A task costs at least three requests (create, check, download), so only spans
+    of `TASK_MIN_PAGES` pages or more are worth one.
+    """
+    use_task = [False] * len(jobs)
+    sync_sec = sum(j.pages for j in jobs) / ENDPOINT_QPS
+    task_sec = 0.0
+    for i in sorted(range(len(jobs)), key=lambda i: -jobs[i].pages):
+        pages = jobs[i].pages
+        if pages < TASK_MIN_PAGES:
+            break
+        with_task = task_sec + 1 / TASK_CREATE_QPS
+        without_pages = sync_sec - pages / ENDPOINT_QPS
+        if max(with_task, without_pages) >= max(task_sec, sync_sec):
+            break
+        use_task[i] = True
+        task_sec, sync_sec = with_task, without_pages
+    return use_task
+
+
+def fetch_all(client: TikTokClient, advertiser_id: str, jobs: list[ReportJob]) -> list[list[Row]]:
+    """Every job's rows (in job order), all jobs in flight together."""
     calls = [
-        functools.partial(_span, client, advertiser_id, spec, a, b, use_task) for a, b in chunks
+        functools.partial(_span, client, advertiser_id, job.spec, job.since, job.until, task)
+        for job, task in zip(jobs, plan(jobs), strict=True)
     ]
-    return [row for rows in parallel(calls) for row in rows]
+    return parallel(calls)
 
 
 def _span(
