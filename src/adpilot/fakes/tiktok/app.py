@@ -273,7 +273,7 @@ def handle(
 
 
 def _handle_and_log(
-    world: FakeWorld, request: Request, body: bytes, refused: int | None
+    world: FakeWorld, request: Request, body: bytes, refused: int | None, arrived: float
 ) -> Response:
     query = dict(request.query_params)
     path = request.url.path
@@ -282,18 +282,19 @@ def _handle_and_log(
         world, request.method, path, query, body, request.headers, base_url, refused
     )
     world.log_call(request.method, path, query, response.status_code)
-    answer = Answer(time.monotonic(), request.method, path, code, response.status_code)
+    answer = Answer(arrived, time.monotonic(), request.method, path, code, response.status_code)
     fake_state(world).answers.append(answer)
     return response
 
 
 def create_app(world: FakeWorld) -> Starlette:
     async def endpoint(request: Request) -> Response:
+        arrived = time.monotonic()
         body = await request.body()
         # Rate limits count a request when it arrives, before it waits for a worker thread.
         query = dict(request.query_params)
         refused = _admit(fake_state(world), request.method, request.url.path, query, body)
-        return await run_in_threadpool(_handle_and_log, world, request, body, refused)
+        return await run_in_threadpool(_handle_and_log, world, request, body, refused, arrived)
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])

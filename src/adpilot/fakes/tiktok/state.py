@@ -53,8 +53,10 @@ class ReportTask:
 
 @dataclass(frozen=True)
 class Answer:
-    """One answered request: when (monotonic seconds), what, and the body code."""
+    """One answered request: when it arrived and was answered (monotonic seconds), what, and
+    the body code."""
 
+    arrived: float
     at: float
     method: str
     path: str
