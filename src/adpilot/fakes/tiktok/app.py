@@ -282,7 +282,13 @@ def _handle_and_log(
         world, request.method, path, query, body, request.headers, base_url, refused
     )
     world.log_call(request.method, path, query, response.status_code)
-    answer = Answer(arrived, time.monotonic(), request.method, path, code, response.status_code)
+    try:
+        params = _params(request.method, query, body)
+    except ApiError:
+        params = {}
+    answer = Answer(
+        arrived, time.monotonic(), request.method, path, code, response.status_code, params
+    )
     fake_state(world).answers.append(answer)
     return response
 

@@ -62,6 +62,7 @@ class Answer:
     path: str
     code: int | None  # None for a non-envelope answer (HTTP error, CSV file)
     http_status: int
+    params: dict[str, Any] = field(default_factory=dict)  # the query, or a POST's JSON body
 
 
 class Limiter:
