@@ -27,6 +27,8 @@ from tests.platforms.tiktok_support import (
     mark,
     new_advertiser,
     options,
+    truth,
+    window,
 )
 
 INFO = "/open_api/v1.3/advertiser/info/"
