@@ -10,7 +10,7 @@ import pytest
 
 from adpilot.config import Settings
 from adpilot.fakes.server import RunningFake
-from adpilot.fakes.tiktok import fake_state
+from adpilot.fakes.tiktok import fake_state, issue_auth_code
 from adpilot.platforms.base import (
     PlatformAuthError,
     PlatformRejected,
@@ -207,3 +207,20 @@ def test_a_sync_under_a_tighter_rate_limit_still_reads_everything(fake: RunningF
     # Each refused query went out again and got its rows: as many successes as queries.
     reports_ok = [a for a in answered if a.path.endswith("/integrated/get/") and a.code == 0]
     assert len(reports_ok) == len({str(sorted(a.params.items())) for a in reports_ok})
+
+
+def test_an_auth_code_is_exchanged_once_for_a_working_token(fake: RunningFake) -> None:
+    advertiser = new_advertiser()
+    code = issue_auth_code(fake.world, [advertiser])
+    client = TikTokClient(fake.base_url, "", options(VirtualClock()))
+    body = {"app_id": "7000", "secret": "s3cret", "auth_code": code}
+    granted = client.post("/oauth2/access_token/", body).data
+    assert granted["advertiser_ids"] == [advertiser]
+    token = granted["access_token"]
+    assert adapter(fake, advertiser, token=token, clock=VirtualClock()).validate()
+    with pytest.raises(PlatformRejected) as reused:
+        client.post("/oauth2/access_token/", body)
+    assert reused.value.platform_code == "40110"
+    mine = TikTokClient(fake.base_url, token, options(VirtualClock()))
+    listed = mine.get("/oauth2/advertiser/get/", {"app_id": "7000", "secret": "s3cret"})
+    assert [a["advertiser_id"] for a in listed["list"]] == [advertiser]

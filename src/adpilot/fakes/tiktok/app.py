@@ -184,7 +184,7 @@ def _authorize(world: FakeWorld, path: str, token: str, params: dict[str, Any]) 
     elif not advertiser_id and path != "/oauth2/advertiser/get/":
         raise invalid("advertiser_id: required")
     for one in wanted or [""]:
-        verdict = world.check_token(token, one)
+        verdict = world.check_token(token, one or None)
         if verdict != "ok":
             raise ApiError(TOKEN_CODES[verdict])
     return advertiser_id
