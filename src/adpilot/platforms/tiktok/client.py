@@ -46,6 +46,7 @@ RATE_LIMIT_PAUSE_SEC = 1.0
 # Codes (HTTP 200 bodies) and what they mean for the caller.
 OK, PARTIAL_SUCCESS = 0, 20001
 RATE_LIMIT_CODES = frozenset({40016, 40100, 40133})
+ADVERTISER_RATE_LIMIT = 40133
 TOKEN_EXPIRED_CODES = frozenset({40102})
 # Empty, invalid or revoked token; token not granted this advertiser; no permission or scope;
 # a refresh token sent as an access token.
@@ -148,6 +149,14 @@ class _EndpointGate:
         # Wait for the oldest finished one to leave the window, or for an answer.
         return finished[0] + self._window - now if finished else GATE_POLL_SEC
 
+    def wait_pause(self) -> None:
+        while True:
+            with self._lock:
+                gap = self._resume_at - self._options.monotonic()
+            if gap <= 0:
+                return
+            self._options.sleep(gap)
+
     def acquire(self, path: str) -> None:
         limit = ENDPOINT_QPS_OVERRIDES.get(path, ENDPOINT_QPS)
         while True:
@@ -163,12 +172,29 @@ class _EndpointGate:
             self._finished.setdefault(path, deque()).append(self._options.monotonic())
 
 
+_GATES: dict[tuple[str, Any, Any], _EndpointGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _shared_gate(base_url: str, options: HttpOptions) -> _EndpointGate:
+    """TikTok counts requests per developer app, not per advertiser: every client of this
+    process (one per account being synced or written to) shares one gate per API host."""
+    key = (base_url.rstrip("/"), options.monotonic, options.sleep)
+    with _GATES_LOCK:
+        gate = _GATES.get(key)
+        if gate is None:
+            gate = _GATES[key] = _EndpointGate(options)
+        return gate
+
+
 class TikTokClient:
     """One advertiser's access to the API: `Access-Token` on every call, typed errors."""
 
     def __init__(self, base_url: str, access_token: str, options: HttpOptions) -> None:
         self.http = PlatformHttp(base_url, options, headers={"Access-Token": access_token})
-        self._gate = _EndpointGate(options)
+        self._gate = _shared_gate(base_url, options)
+        # The advertiser-level limit (40133) holds back this advertiser's requests only.
+        self._own = _EndpointGate(options)
 
     def close(self) -> None:
         self.http.close()
@@ -176,6 +202,7 @@ class TikTokClient:
     # ---------------------------------------------------------------- one request
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self._own.wait_pause()
         self._gate.acquire(path)
         try:
             return self.http.send(method, f"{API_PREFIX}{path}", **kwargs)
@@ -213,8 +240,10 @@ class TikTokClient:
             data = body.get("data")
             return Envelope(code, message, data if isinstance(data, dict) else {}, request_id)
         if code in RATE_LIMIT_CODES:
-            # Every thread of this client waits, not just the one that was refused.
-            self._gate.pause(RATE_LIMIT_PAUSE_SEC)
+            # Every request waits, not just the one that was refused: of the whole app for an
+            # app-level limit, of this advertiser for the advertiser-level one.
+            gate = self._own if code == ADVERTISER_RATE_LIMIT else self._gate
+            gate.pause(RATE_LIMIT_PAUSE_SEC)
             self.http.slow_down(RATE_LIMIT_PAUSE_SEC)
         raise error_for(code, message, request_id)
 
