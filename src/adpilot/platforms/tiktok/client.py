@@ -2,10 +2,11 @@
 
 TikTok answers HTTP 200 to almost everything and puts the outcome in the body's `code`; this
 module turns a non-zero code into a typed `PlatformError`. It sends no rate-limit headers, so the
-client paces itself: at most `ENDPOINT_QPS` requests per endpoint per second (TikTok's Basic tier
-allows 10 per second per endpoint, and less on a few), counted so that network jitter can never
-push a burst over the platform's count, and a rate-limit code holds every request of the client
-back for a second before the retry.
+client paces itself: at most `ENDPOINT_QPS` requests per endpoint per second from this process
+(TikTok's Basic tier allows 10 per second per endpoint and app, and less on a few), counted so
+that network jitter can never push a burst over the platform's count; a rate-limit code holds
+back every request the limit covers (the app's, or one advertiser's) for a second before the
+retry.
 """
 
 from __future__ import annotations
