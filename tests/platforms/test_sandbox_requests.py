@@ -162,7 +162,12 @@ def test_tiktok_status_writes() -> None:
     assert tiktok(w("pause_adset", "adset", TT_GROUP), advertiser_id=ADV) == {
         "method": "POST",
         "path": "/open_api/v1.3/adgroup/status/update/",
-        "body": {"advertiser_id": ADV, "adgroup_ids": [TT_GROUP], "operation_status": "DISABLE"},
+        "body": {
+            "advertiser_id": ADV,
+            "adgroup_ids": [TT_GROUP],
+            "operation_status": "DISABLE",
+            "allow_partial_success": True,
+        },
     }
     prune = tiktok(w("prune_creative", "ad", TT_AD), advertiser_id=ADV)
     assert prune["path"] == "/open_api/v1.3/ad/status/update/"

@@ -83,10 +83,13 @@ def build_request(
         }
         return _post("/ad/status/update/", body, api_prefix)
     if action == "pause_adset":
+        # With partial success TikTok names a refused ad group in `error_list` with its reason
+        # instead of failing the call with a generic code.
         body = {
             "advertiser_id": adv,
             "adgroup_ids": [entity],
             "operation_status": "DISABLE",
+            "allow_partial_success": True,
         }
         return _post("/adgroup/status/update/", body, api_prefix)
     if action == "update_budget":
@@ -131,12 +134,17 @@ def build_request(
         }
         return _post("/ad/status/update/", body, api_prefix)
     if action == "update_targeting":
+        # Countries by ISO code; places synced as TikTok location ids (digits) pass through.
         countries = [str(c).upper() for c in _need(new, "geo", action)]
         overrides = ctx.get("locationIds") or {}
-        unknown = [c for c in countries if c not in overrides and c not in COUNTRY_LOCATION_IDS]
+        unknown = [
+            c
+            for c in countries
+            if c not in overrides and c not in COUNTRY_LOCATION_IDS and not c.isdigit()
+        ]
         if unknown:
             raise ValueError(f"no TikTok location id for {', '.join(unknown)}")
-        ids = [str(overrides.get(c) or COUNTRY_LOCATION_IDS[c]) for c in countries]
+        ids = [str(overrides.get(c) or COUNTRY_LOCATION_IDS.get(c) or c) for c in countries]
         body = {"advertiser_id": adv, "adgroup_id": entity, "location_ids": ids}
         return _post("/adgroup/update/", body, api_prefix)
     # update_schedule

@@ -1,0 +1,348 @@
+"""TikTok API for Business v1.3 over HTTP: the envelope, typed errors, pacing and paging.
+
+TikTok answers HTTP 200 to almost everything and puts the outcome in the body's `code`; this
+module turns a non-zero code into a typed `PlatformError`. It sends no rate-limit headers, so the
+client paces itself: at most `ENDPOINT_QPS` requests per endpoint per second from this process
+(TikTok's Basic tier allows 10 per second per endpoint and app, and less on a few), counted so
+that network jitter can never push a burst over the platform's count; a rate-limit code holds
+back every request the limit covers (the app's, or one advertiser's) for a second before the
+retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from adpilot.platforms.base import (
+    PlatformAuthError,
+    PlatformError,
+    PlatformRejected,
+    PlatformTransientError,
+)
+from adpilot.platforms.http import HttpOptions, PlatformHttp
+
+T = TypeVar("T")
+
+API_PREFIX = "/open_api/v1.3"
+PAGE_SIZE = 1000  # TikTok's largest page, for listings and reports alike
+MAX_PARALLEL = 8  # requests in flight at once from one sync
+ENDPOINT_QPS = 10
+# Endpoints TikTok limits harder than its tier's default.
+ENDPOINT_QPS_OVERRIDES: dict[str, int] = {"/report/task/create/": 2, "/ad/create/": 5}
+QPS_WINDOW_SEC = 1.0
+GATE_POLL_SEC = 0.01
+# How long to hold everything back after a rate-limit code: TikTok's QPS limits reset each
+# second; longer (per-minute, per-day) limits outlast the retry ladder and go up to the job.
+RATE_LIMIT_PAUSE_SEC = 1.0
+
+# Codes (HTTP 200 bodies) and what they mean for the caller.
+OK, PARTIAL_SUCCESS = 0, 20001
+RATE_LIMIT_CODES = frozenset({40016, 40100, 40133})
+ADVERTISER_RATE_LIMIT = 40133
+TOKEN_EXPIRED_CODES = frozenset({40102})
+# Empty, invalid or revoked token; token not granted this advertiser; no permission or scope;
+# a refresh token sent as an access token.
+TOKEN_INVALID_CODES = frozenset({40001, 40104, 40105, 40106, 40107, 40125})
+# Server errors, maintenance and write conflicts: the request did not take effect.
+RETRYABLE_CODES = frozenset({40200, 40202, 50000, 50002, 51305, 60001})
+REPORT_TOO_LARGE = 40067
+TASK_NOT_READY = 40201
+DUPLICATE_REQUEST = 40050
+
+
+class ReportTooLarge(PlatformRejected):
+    """40067: the report must be asked for over a shorter date range."""
+
+
+class TaskNotReady(PlatformError):
+    """40201: an async report task is not finished yet (the poll loop checks again)."""
+
+
+class DuplicateRequest(PlatformTransientError):
+    """40050: TikTok saw this write already; whether it landed is only known by reading back."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A successful (or partly successful) answer."""
+
+    code: int
+    message: str
+    data: dict[str, Any]
+    request_id: str | None
+
+
+def error_for(code: int, message: str, request_id: str | None = None) -> PlatformError:
+    """The typed error for a non-zero TikTok code."""
+    text = message or f"TikTok answered code {code}"
+    platform_code = str(code)
+    if code in RATE_LIMIT_CODES:
+        return PlatformTransientError(
+            text, platform_code=platform_code, retry_after=RATE_LIMIT_PAUSE_SEC
+        )
+    if code in TOKEN_EXPIRED_CODES:
+        return PlatformAuthError(text, platform_code=platform_code, token_status="expired")
+    if code in TOKEN_INVALID_CODES:
+        return PlatformAuthError(text, platform_code=platform_code, token_status="invalid")
+    if code == REPORT_TOO_LARGE:
+        return ReportTooLarge(text, platform_code=platform_code)
+    if code == TASK_NOT_READY:
+        return TaskNotReady(text, platform_code=platform_code)
+    if code == DUPLICATE_REQUEST:
+        return DuplicateRequest(text, platform_code=platform_code)
+    if code in RETRYABLE_CODES or 50000 <= code < 70000:
+        return PlatformTransientError(text, platform_code=platform_code)
+    return PlatformRejected(text, platform_code=platform_code)
+
+
+def _query_value(value: Any) -> str:
+    # GET endpoints take lists and objects as JSON strings in the query (as TikTok's SDKs send).
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class _EndpointGate:
+    """At most `limit` requests per endpoint in flight or finished within the last second.
+
+    A request counts from when it is sent until a second after its answer came back. TikTok
+    counts a request when it arrives, which is after we send it and before its answer, so
+    however late requests arrive (network jitter, a busy server), the platform never sees more
+    than `limit` of ours within one of its seconds.
+    """
+
+    def __init__(self, options: HttpOptions, window: float = QPS_WINDOW_SEC) -> None:
+        self._options = options
+        self._window = window
+        self._lock = threading.Lock()
+        self._finished: dict[str, deque[float]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._resume_at = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every endpoint back (a rate-limit code came in)."""
+        with self._lock:
+            self._resume_at = max(self._resume_at, self._options.monotonic() + seconds)
+
+    def _gap(self, path: str, limit: int) -> float:
+        """Seconds to wait before `path` may send; 0 means the request was admitted."""
+        now = self._options.monotonic()
+        if now < self._resume_at:
+            return self._resume_at - now
+        finished = self._finished.setdefault(path, deque())
+        while finished and now - finished[0] >= self._window:
+            finished.popleft()
+        flying = self._in_flight.get(path, 0)
+        if flying + len(finished) < limit:
+            self._in_flight[path] = flying + 1
+            return 0.0
+        # Wait for the oldest finished one to leave the window, or for an answer.
+        return finished[0] + self._window - now if finished else GATE_POLL_SEC
+
+    def wait_pause(self) -> None:
+        while True:
+            with self._lock:
+                gap = self._resume_at - self._options.monotonic()
+            if gap <= 0:
+                return
+            self._options.sleep(gap)
+
+    def acquire(self, path: str) -> None:
+        limit = ENDPOINT_QPS_OVERRIDES.get(path, ENDPOINT_QPS)
+        while True:
+            with self._lock:
+                gap = self._gap(path, limit)
+            if gap <= 0:
+                return
+            self._options.sleep(gap)
+
+    def release(self, path: str) -> None:
+        with self._lock:
+            self._in_flight[path] = max(0, self._in_flight.get(path, 0) - 1)
+            self._finished.setdefault(path, deque()).append(self._options.monotonic())
+
+
+_GATES: dict[tuple[str, Any, Any], _EndpointGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _shared_gate(base_url: str, options: HttpOptions) -> _EndpointGate:
+    """TikTok counts requests per developer app, not per advertiser: every client of this
+    process (one per account being synced or written to) shares one gate per API host."""
+    key = (base_url.rstrip("/"), options.monotonic, options.sleep)
+    with _GATES_LOCK:
+        gate = _GATES.get(key)
+        if gate is None:
+            gate = _GATES[key] = _EndpointGate(options)
+        return gate
+
+
+class TikTokClient:
+    """One advertiser's access to the API: `Access-Token` on every call, typed errors."""
+
+    def __init__(self, base_url: str, access_token: str, options: HttpOptions) -> None:
+        self.http = PlatformHttp(base_url, options, headers={"Access-Token": access_token})
+        self._gate = _shared_gate(base_url, options)
+        # The advertiser-level limit (40133) holds back this advertiser's requests only.
+        self._own = _EndpointGate(options)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ---------------------------------------------------------------- one request
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self._own.wait_pause()
+        self._gate.acquire(path)
+        try:
+            return self.http.send(method, f"{API_PREFIX}{path}", **kwargs)
+        finally:
+            self._gate.release(path)
+
+    def _parse(self, response: httpx.Response) -> Envelope:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            retry_after = _retry_after(response)
+            if retry_after:
+                self._gate.pause(retry_after)
+                self.http.slow_down(retry_after)
+            raise PlatformTransientError(
+                f"TikTok answered HTTP {status}",
+                platform_code=f"HTTP_{status}",
+                retry_after=retry_after,
+            )
+        if status != 200:
+            # The request never reached the API (a wrong path, a path without its slash).
+            raise PlatformRejected(
+                f"TikTok answered HTTP {status}: {response.text[:200]}",
+                platform_code=f"HTTP_{status}",
+            )
+        try:
+            body = response.json()
+            code = int(body["code"])
+        except (ValueError, KeyError, TypeError):
+            raise PlatformTransientError(
+                "TikTok sent a response that is not its JSON envelope"
+            ) from None
+        message = str(body.get("message") or "")
+        request_id = body.get("request_id")
+        if code in (OK, PARTIAL_SUCCESS):
+            data = body.get("data")
+            return Envelope(code, message, data if isinstance(data, dict) else {}, request_id)
+        if code in RATE_LIMIT_CODES:
+            # Every request waits, not just the one that was refused: of the whole app for an
+            # app-level limit, of this advertiser for the advertiser-level one.
+            gate = self._own if code == ADVERTISER_RATE_LIMIT else self._gate
+            gate.pause(RATE_LIMIT_PAUSE_SEC)
+            self.http.slow_down(RATE_LIMIT_PAUSE_SEC)
+        raise error_for(code, message, request_id)
+
+    # ---------------------------------------------------------------- calls
+
+    def get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET with retries; returns `data`."""
+        query = {k: _query_value(v) for k, v in params.items() if v is not None}
+        return self.http.call(lambda: self._parse(self._send("GET", path, params=query))).data
+
+    def post(self, path: str, body: Mapping[str, Any], *, repeatable: bool = True) -> Envelope:
+        """POST a JSON body. A write that is not `repeatable` (it creates something) is retried
+        only after answers proving it did not run (rate limits); anything else goes up, and the
+        durable dispatch reads the live value before it tries again."""
+
+        def attempt() -> Envelope | DuplicateRequest:
+            try:
+                return self._parse(self._send("POST", path, json=dict(body)))
+            except DuplicateRequest as exc:
+                return exc  # not retried blindly: the caller must read back first
+            except PlatformTransientError as exc:
+                if repeatable or exc.platform_code in {str(c) for c in RATE_LIMIT_CODES}:
+                    raise
+                raise _Unrepeatable(exc) from None
+
+        try:
+            result = self.http.call(attempt)
+        except _Unrepeatable as wrapped:
+            raise wrapped.error from None
+        if isinstance(result, DuplicateRequest):
+            raise result
+        return result
+
+    def get_text(self, path: str, params: Mapping[str, Any]) -> str:
+        """GET a non-JSON body (a CSV download); an error still arrives as the JSON envelope."""
+        query = {k: _query_value(v) for k, v in params.items() if v is not None}
+
+        def attempt() -> str:
+            response = self._send("GET", path, params=query)
+            if response.status_code == 200 and "json" not in response.headers.get(
+                "content-type", ""
+            ):
+                return response.text
+            envelope = self._parse(response)
+            url = envelope.data.get("download_url")
+            if not url:
+                raise PlatformTransientError("TikTok sent no report file")
+            return self._download(str(url))
+
+        return self.http.call(attempt)
+
+    def _download(self, url: str) -> str:
+        # A CSV_DOWNLOAD link is absolute and signed; it takes no token.
+        response = self.http.send("GET", url, headers={"Access-Token": ""})
+        if response.status_code != 200:
+            raise PlatformTransientError(f"report file download answered {response.status_code}")
+        return response.text
+
+    # ---------------------------------------------------------------- paging
+
+    def get_all(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every item of a paged GET: page 1, then the remaining pages in parallel."""
+        first = self.get(path, {**params, "page": 1, "page_size": PAGE_SIZE})
+        items = list(first.get("list") or [])
+        total_pages = int((first.get("page_info") or {}).get("total_page") or 1)
+        if total_pages <= 1 or not items:
+            return items
+        pages = parallel(
+            [
+                functools.partial(self.get, path, {**params, "page": page, "page_size": PAGE_SIZE})
+                for page in range(2, total_pages + 1)
+            ]
+        )
+        for data in pages:
+            items.extend(data.get("list") or [])
+        return items
+
+
+class _Unrepeatable(Exception):
+    """Carries a transient error past the retry ladder (the write may have landed)."""
+
+    def __init__(self, error: PlatformTransientError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run calls concurrently (bounded), results in order; the first failure is raised."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
