@@ -4,7 +4,8 @@ Speaks the wire format adpilot's Meta client speaks to the real one: `access_tok
 form or Bearer) with optional `appsecret_proof`, cursor paging with absolute `next` links,
 insights (sync and the async report state machine), Graph error envelopes, business-use-case
 usage headers and limits, the 4-budget-changes-per-hour rule, and faults queued through
-`world.inject(kind, path=…, method=…, count=…, **data)`:
+`world.inject(kind, path=…, method=…, count=…, **data)` (`path` matches a substring of
+"<request path>?", so "act_1/ads?" is the ads edge alone, not "act_1/adsets"):
 
 - `kind` a Graph error code ("190", "2", "17", "80004", …) with `subcode`, `message`,
   `status`, `user_msg`, `is_transient`, `regain_minutes` (BUC `estimated_time_to_regain_access`);

@@ -89,7 +89,9 @@ class MetaFake:
                 )
             account = self._owner(call)
             self._check_token(token, account, call.params)
-            fault = self.world.take_fault(call.method, call.path)
+            # Faults match a substring of "<path>?": a fault path ending in "?" pins the end
+            # (".../ads?" is the ads edge, not ".../adsets").
+            fault = self.world.take_fault(call.method, call.path + "?")
             if fault is not None and fault.kind not in SHAPING_FAULTS:
                 raise self._fault_error(fault, account)
             call.fault = fault
@@ -97,7 +99,7 @@ class MetaFake:
                 headers = self._use(account, call)
             body = self._route(call, account)
             if call.write:
-                late = self.world.take_fault(call.method, call.path, after_apply=True)
+                late = self.world.take_fault(call.method, call.path + "?", after_apply=True)
                 if late is not None:
                     raise self._fault_error(late, account)
             return 200, body, headers
@@ -237,7 +239,7 @@ class MetaFake:
         if regain:
             pct = 100.0
         oldest = entries[0][0] if entries else now
-        reset = max(int(config.buc_window_sec - (now - oldest).total_seconds()), 0)
+        reset = max(math.ceil(config.buc_window_sec - (now - oldest).total_seconds()), 0)
         app_pct = min(100.0 * sum(w for _, w in state.app_usage) / config.app_budget, 100.0)
         acct = account.removeprefix("act_")
         return {
@@ -301,6 +303,7 @@ class MetaFake:
             return self._page(call, objs, kind)
         if edge == "insights" and method == "GET":
             q = insights.Query(params, market.local_date(now))
+            self._check_breakdown(q)
             currency = nodes.currency_of(state, account, market)
             found = insights.cached_rows(state, market, account, currency, q)
             refused = insights.too_large(found, state.config.sync_row_limit)
@@ -308,7 +311,8 @@ class MetaFake:
                 raise refused
             return self._paged_rows(call, found)
         if edge == "insights" and method == "POST":
-            q = insights.Query({k: v for k, v in params.items()}, market.local_date(now))
+            q = insights.Query(params, market.local_date(now))
+            self._check_breakdown(q)
             currency = nodes.currency_of(state, account, market)
             found = insights.rows(market, account, currency, q)
             outcome = {"job_failed": "failed", "job_skipped": "skipped"}.get(
@@ -319,6 +323,10 @@ class MetaFake:
         if edge == "ads" and method == "POST":
             return nodes.create_ad(state, account, market, params, now)
         raise unknown_object(f"{account}/{edge}", method.lower())
+
+    def _check_breakdown(self, q: insights.Query) -> None:
+        if q.breakdown and q.breakdown not in self.state.config.breakdowns:
+            raise invalid_param(f"breakdowns {q.breakdown} is not available for this ad account")
 
     def _report_route(self, call: Call, report: Any, node: str) -> Any:
         state, now = self.state, self.now()

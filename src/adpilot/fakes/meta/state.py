@@ -28,6 +28,7 @@ class FakeConfig:
     budget_changes_per_hour: int = 4  # per ad set; the next is code 17 and a 1 h lock
     review_seconds: float = 0.0  # an ad whose creative was swapped is PENDING_REVIEW this long
     dayparting_needs_lifetime_budget: bool = True
+    breakdowns: tuple[str, ...] = ("country", "hourly_stats_aggregated_by_advertiser_time_zone")
 
 
 @dataclass

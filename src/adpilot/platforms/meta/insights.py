@@ -69,10 +69,13 @@ class InsightsReader:
         self.account = account
         self.policy = policy or ReportPolicy()
         self.sleep = sleep or client.http.options.sleep
+        self.async_rows = ASYNC_ROWS
+        self.rows_per_report = ROWS_PER_REPORT
+        self.max_parallel = MAX_PARALLEL_REPORTS
 
     def rows(self, params: Mapping[str, Any], *, estimated_rows: int = 0) -> list[dict[str, Any]]:
         """All rows of one query: async when it is expected to be large or sync is refused."""
-        if estimated_rows > ASYNC_ROWS:
+        if estimated_rows > self.async_rows:
             return self.report_rows(params)
         try:
             return self.client.all(f"{self.account}/insights", {**params, "limit": PAGE_LIMIT})
@@ -83,10 +86,10 @@ class InsightsReader:
         self, params: Mapping[str, Any], since: dt.date, until: dt.date, *, estimated_rows: int
     ) -> list[dict[str, Any]]:
         """`time_increment=1` rows over the window; a large window as parallel reports."""
-        if estimated_rows <= ASYNC_ROWS:
+        if estimated_rows <= self.async_rows:
             query = {**params, "time_range": time_range(since, until)}
             return self.rows(query, estimated_rows=estimated_rows)
-        parts = min(MAX_PARALLEL_REPORTS, math.ceil(estimated_rows / ROWS_PER_REPORT))
+        parts = min(self.max_parallel, math.ceil(estimated_rows / self.rows_per_report))
         ranges = split_window(since, until, parts)
         with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="meta-report") as ex:
             chunks = list(
