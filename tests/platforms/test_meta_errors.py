@@ -44,7 +44,9 @@ def test_each_retryable_code_is_retried_until_it_succeeds(
 ) -> None:
     account = new_account()
     clock = Clock()
-    meta.world.inject(kind, path=f"{account}?", method="GET", count=2, subcode=subcode, message=message)
+    meta.world.inject(
+        kind, path=f"{account}?", method="GET", count=2, subcode=subcode, message=message
+    )
     info = adapter(meta, account, clock=clock).validate()
     assert info.external_id == account
     got = [c.status for c in calls(meta.world, account)]
@@ -199,7 +201,9 @@ def test_meta_locking_a_budget_is_not_retried_and_waits_an_hour(meta: RunningFak
     account = new_account()
     with meta.world.lock:
         adset = next(
-            s.external_id for s in reports.adsets_data(meta.world.market(account)) if s.daily_budget_cents
+            s.external_id
+            for s in reports.adsets_data(meta.world.market(account))
+            if s.daily_budget_cents
         )
     meta.world.inject("17", path=f"/{adset}?", method="POST", subcode=2446079)
     client = adapter(meta, account)

@@ -4,6 +4,7 @@ paging, the async report flow, breakdowns, money units and live entity reads."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -85,7 +86,9 @@ def test_a_page_that_fails_once_is_fetched_again_without_starting_over(
         "2", path=f"{account}/ads?", method="GET", message="(#2) Service temporarily unavailable"
     )
     rows = client.client.rows_after(first)
-    assert [r["id"] for r in rows] == [a.external_id for a in truth(meta.world, account, since, until).ads if a.status != "deleted"]
+    assert [r["id"] for r in rows] == [
+        a.external_id for a in truth(meta.world, account, since, until).ads if a.status != "deleted"
+    ]
     pages = [(c.query.get("after"), c.status) for c in calls(meta.world, f"{account}/ads")]
     assert pages[0] == (None, 200)
     assert pages[1][1] == 500 and pages[2] == (pages[1][0], 200)  # the same cursor, retried
@@ -108,7 +111,9 @@ def test_a_sync_refused_for_size_falls_back_to_an_async_report(meta: RunningFake
     ]
     started = [c for c in log if c.method == "POST" and c.path.endswith(f"{account}/insights")]
     assert len(started) == 2
-    polls = [c for c in log if c.method == "GET" and c.path.count("/") == 2 and "act_" not in c.path]
+    polls = [
+        c for c in log if c.method == "GET" and c.path.count("/") == 2 and "act_" not in c.path
+    ]
     assert polls, "the report was polled before its rows were read"
 
 
@@ -125,15 +130,23 @@ def test_a_large_account_goes_async_up_front_in_parallel_reports(meta: RunningFa
     expected = truth(meta.world, account, since, until)
     assert by_key(snapshot.metrics) == by_key(expected.metrics)
     log = calls(meta.world, "")
-    assert not [c for c in log if c.method == "GET" and c.path.endswith(f"{account}/insights") and c.query.get("level") == "ad"]
+    assert not [
+        c
+        for c in log
+        if c.method == "GET"
+        and c.path.endswith(f"{account}/insights")
+        and c.query.get("level") == "ad"
+    ]
     started = [c for c in log if c.method == "POST" and c.path.endswith(f"{account}/insights")]
     assert len(started) == 3
     ranges = sorted(tuple(json.loads(c.query["time_range"]).values()) for c in started)
     assert ranges[0][0] == since.isoformat() and ranges[-1][1] == until.isoformat()
-    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(ranges):
         assert dt.date.fromisoformat(start) - dt.date.fromisoformat(end) == dt.timedelta(days=1)
     # Each report was polled until complete (0.4 s: the first poll at 0.25 s sees it running).
-    run_ids = {c.path.split("/")[2] for c in log if c.path.endswith("/insights") and "act_" not in c.path}
+    run_ids = {
+        c.path.split("/")[2] for c in log if c.path.endswith("/insights") and "act_" not in c.path
+    }
     assert len(run_ids) == 3
     for run_id in run_ids:
         assert len([c for c in log if c.path.rstrip("/").endswith(run_id)]) >= 2
@@ -157,7 +170,9 @@ def test_an_unavailable_breakdown_leaves_the_rest_of_the_sync_intact(meta: Runni
     expected = truth(meta.world, account, since, until)
     assert by_key(snapshot.metrics) == by_key(expected.metrics)
     assert {b.dimension for b in snapshot.breakdowns} == {"country"}
-    assert by_key(snapshot.breakdowns) == by_key([b for b in expected.breakdowns if b.dimension == "country"])
+    assert by_key(snapshot.breakdowns) == by_key(
+        [b for b in expected.breakdowns if b.dimension == "country"]
+    )
 
 
 def test_a_zero_decimal_currency_is_converted_both_ways(meta: RunningFake) -> None:
@@ -191,7 +206,9 @@ def test_live_reads_match_the_simulated_entities(meta: RunningFake) -> None:
     expected = truth(meta.world, account, since, until)
     adset = expected.adsets[0]
     state = client.read_state("adset", adset.external_id)
-    running = [a for a in expected.ads if a.adset_external_id == adset.external_id and a.status == "active"]
+    running = [
+        a for a in expected.ads if a.adset_external_id == adset.external_id and a.status == "active"
+    ]
     assert state.status == adset.status and state.daily_budget_cents == adset.daily_budget_cents
     assert state.active_ads == len(running)
     assert set(state.active_creative_external_ids) == {a.creative_external_id for a in running}
@@ -199,4 +216,6 @@ def test_live_reads_match_the_simulated_entities(meta: RunningFake) -> None:
     ad = expected.ads[0]
     assert client.read_state("ad", ad.external_id).creative_external_id == ad.creative_external_id
     cbo = next(c for c in expected.campaigns if c.budget_mode == "campaign")
-    assert client.read_state("campaign", cbo.external_id).daily_budget_cents == cbo.daily_budget_cents
+    assert (
+        client.read_state("campaign", cbo.external_id).daily_budget_cents == cbo.daily_budget_cents
+    )

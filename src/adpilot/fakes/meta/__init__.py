@@ -22,7 +22,6 @@ import math
 import secrets
 from typing import Any
 
-
 from adpilot.fakes.meta.app import create_app
 from adpilot.fakes.meta.insights import HOURLY, Query, rows
 from adpilot.fakes.meta.state import FakeConfig, configure, meta_state, set_currency
@@ -80,6 +79,8 @@ def minimum_sync_calls(world: FakeWorld, account_id: str, since: dt.date, until:
         n_daily = len(rows(m, account_id, currency, daily))
         total += _pages(n_daily, limit) + (2 if n_daily > config.sync_row_limit else 0)
         for breakdown in ("country", HOURLY):
-            q = Query({**span, "level": "adset", "fields": "adset_id", "breakdowns": breakdown}, today)
+            q = Query(
+                {**span, "level": "adset", "fields": "adset_id", "breakdowns": breakdown}, today
+            )
             total += _pages(len(rows(m, account_id, currency, q)), limit)
     return total

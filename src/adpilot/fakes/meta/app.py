@@ -13,10 +13,10 @@ import hmac
 import json
 import math
 import re
-from urllib.parse import parse_qsl
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -36,7 +36,7 @@ from adpilot.fakes.meta.graph import (
     unknown_object,
 )
 from adpilot.fakes.meta.state import MetaState, meta_state
-from adpilot.fakes.world import Fault, FakeWorld
+from adpilot.fakes.world import FakeWorld, Fault
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 EDGES = {"campaigns": "campaign", "adsets": "adset", "ads": "ad", "adcreatives": "creative"}
@@ -84,9 +84,7 @@ class MetaFake:
                 raise graph_error(2500, f"Unknown path components: {call.path}")
             token = call.params.get("access_token") or bearer
             if not token:
-                raise graph_error(
-                    104, "An access token is required to request this resource."
-                )
+                raise graph_error(104, "An access token is required to request this resource.")
             account = self._owner(call)
             self._check_token(token, account, call.params)
             # Faults match a substring of "<path>?": a fault path ending in "?" pins the end
@@ -233,9 +231,7 @@ class MetaFake:
         entries = state.usage.get(account, deque())
         pct = min(100.0 * sum(w for _, w in entries) / config.buc_budget, 100.0)
         blocked = state.blocked_until.get(account)
-        regain = (
-            math.ceil((blocked - now).total_seconds() / 60) if blocked and blocked > now else 0
-        )
+        regain = math.ceil((blocked - now).total_seconds() / 60) if blocked and blocked > now else 0
         if regain:
             pct = 100.0
         oldest = entries[0][0] if entries else now
@@ -280,7 +276,12 @@ class MetaFake:
             if len(parts) == 2 and method == "GET":
                 i = market.index_of(kind, node)  # type: ignore[arg-type]
                 obj = nodes.render(state, account, market, kind, i, now)
-                return select(obj, parse_fields(call.params.get("fields")), nodes.NODE_TYPES[kind], nodes.KNOWN_FIELDS[kind])
+                return select(
+                    obj,
+                    parse_fields(call.params.get("fields")),
+                    nodes.NODE_TYPES[kind],
+                    nodes.KNOWN_FIELDS[kind],
+                )
             if len(parts) == 2 and method == "POST":
                 return nodes.update(state, account, market, kind, node, call.params, now)
             if len(parts) == 2 and method == "DELETE" and kind in ("campaign", "adset", "ad"):
@@ -294,7 +295,9 @@ class MetaFake:
         state, now = self.state, self.now()
         if len(parts) == 2 and method == "GET":
             obj = nodes.account_object(state, account, market)
-            return select(obj, parse_fields(params.get("fields")), "AdAccount", nodes.KNOWN_FIELDS["account"])
+            return select(
+                obj, parse_fields(params.get("fields")), "AdAccount", nodes.KNOWN_FIELDS["account"]
+            )
         edge = parts[2] if len(parts) == 3 else None
         if edge in EDGES and method == "GET":
             kind = EDGES[edge]
@@ -353,7 +356,11 @@ class MetaFake:
             c = market.index_of("campaign", node)
             sets = {int(i) for i, v in enumerate(market.adsets.campaign) if int(v) == c}
             table = market.adsets.campaign if kind == "adset" else market.ads.adset
-            rows = [int(i) for i, v in enumerate(table) if (int(v) == c if kind == "adset" else int(v) in sets)]
+            rows = [
+                int(i)
+                for i, v in enumerate(table)
+                if (int(v) == c if kind == "adset" else int(v) in sets)
+            ]
         else:
             raise unknown_object(f"{node}/{kind}s")
         statuses = json_param(call.params, "effective_status")
@@ -364,7 +371,11 @@ class MetaFake:
         specs = parse_fields(call.params.get("fields"))
         node_type, known = nodes.NODE_TYPES[kind], nodes.KNOWN_FIELDS[kind]
         config = self.state.config
-        summary = {"total_count": len(objs)} if call.params.get("summary") in ("true", "1", "total_count") else None
+        summary = (
+            {"total_count": len(objs)}
+            if call.params.get("summary") in ("true", "1", "total_count")
+            else None
+        )
         body = paged(
             objs,
             call.url,
@@ -420,6 +431,4 @@ def create_app(world: FakeWorld) -> Starlette:
             media_type="application/json",
         )
 
-    return Starlette(
-        routes=[Route("/{path:path}", endpoint, methods=["GET", "POST", "DELETE"])]
-    )
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST", "DELETE"])])

@@ -79,7 +79,9 @@ def _window(params: dict[str, str], today: dt.date) -> tuple[dt.date, dt.date]:
             since = dt.date.fromisoformat(str(span["since"]))
             until = dt.date.fromisoformat(str(span["until"]))
         except (KeyError, TypeError, ValueError):
-            raise invalid_param("Param time_range must be {\"since\": YYYY-MM-DD, \"until\": YYYY-MM-DD}") from None
+            raise invalid_param(
+                'Param time_range must be {"since": YYYY-MM-DD, "until": YYYY-MM-DD}'
+            ) from None
         if since > until:
             raise invalid_param("time_range: since must not be after until")
         return since, until
@@ -102,7 +104,9 @@ class Query:
         self.level = params.get("level", "account")
         if self.level not in LEVELS:
             raise invalid_param(f"Param level must be one of {list(LEVELS)}")
-        fields = [f.strip() for f in (params.get("fields") or "impressions,spend").split(",") if f.strip()]
+        fields = [
+            f.strip() for f in (params.get("fields") or "impressions,spend").split(",") if f.strip()
+        ]
         for name in fields:
             if name not in ID_FIELDS | METRIC_FIELDS | {"date_start", "date_stop"}:
                 raise invalid_param(f"{name} is not valid for fields param")
@@ -110,7 +114,9 @@ class Query:
         self.since, self.until = _window(params, today)
         increment = params.get("time_increment", "all_days")
         if increment not in ("1", "all_days"):
-            raise invalid_param(f"time_increment {increment!r} is not simulated by this fake (use 1 or all_days)")
+            raise invalid_param(
+                f"time_increment {increment!r} is not simulated by this fake (use 1 or all_days)"
+            )
         self.daily = increment == "1"
         breakdowns = json_param(params, "breakdowns", []) or []
         if isinstance(breakdowns, str):
@@ -119,7 +125,9 @@ class Query:
             raise invalid_param(f"breakdowns {breakdowns} are not simulated by this fake")
         self.breakdown: str | None = breakdowns[0] if breakdowns else None
         if self.breakdown and (self.level != "adset" or self.daily):
-            raise invalid_param("This fake simulates breakdowns at level=adset over the whole range only")
+            raise invalid_param(
+                "This fake simulates breakdowns at level=adset over the whole range only"
+            )
         if self.breakdown == HOURLY and {"reach", "frequency"} & set(fields):
             raise invalid_param("Reach and frequency are not available with hourly breakdowns")
         if params.get("filtering") not in (None, "", "[]"):
@@ -131,7 +139,7 @@ class Query:
 
 def _actions(conversions: int, clicks: int) -> list[dict[str, str]]:
     out = []
-    link = int(round(clicks * 0.9))
+    link = round(clicks * 0.9)
     if link > 0:
         out.append({"action_type": "link_click", "value": str(link)})
     if conversions > 0:
@@ -155,14 +163,14 @@ def _row(
         "spend": money(spend, currency),
         "impressions": str(imps),
         "clicks": str(clicks),
-        "inline_link_clicks": str(int(round(clicks * 0.9))),
+        "inline_link_clicks": str(round(clicks * 0.9)),
         "cpc": f"{spend / 100 / clicks:.6f}" if clicks else None,
         "cpm": f"{spend / 100 / imps * 1000:.6f}" if imps else None,
         "ctr": f"{clicks / imps * 100:.6f}" if imps else None,
     }
     if frequency is not None and frequency > 0:
         values["frequency"] = f"{frequency:.6f}"
-        values["reach"] = str(int(round(imps / frequency)))
+        values["reach"] = str(round(imps / frequency))
     actions = _actions(conv, clicks)
     if actions:
         values["actions"] = actions
@@ -267,13 +275,26 @@ def _breakdown_rows(m: Market, account: str, currency: str, q: Query) -> list[di
     out = []
     for s, g in zip(*np.nonzero(totals[..., 1] > 0), strict=True):
         spend, imps, clicks, conv = (int(x) for x in totals[s, g])
-        row = _row(q, _ids(m, account, currency, "adset", int(s)), spend, imps, clicks, conv, currency, None, q.since, q.until)
+        row = _row(
+            q,
+            _ids(m, account, currency, "adset", int(s)),
+            spend,
+            imps,
+            clicks,
+            conv,
+            currency,
+            None,
+            q.since,
+            q.until,
+        )
         row[q.breakdown or ""] = keys[int(g)]
         out.append(row)
     return out
 
 
-def cached_rows(state: MetaState, m: Market, account: str, currency: str, q: Query) -> list[dict[str, Any]]:
+def cached_rows(
+    state: MetaState, m: Market, account: str, currency: str, q: Query
+) -> list[dict[str, Any]]:
     """Rows of a sync query, remembered while the market's history and ads are unchanged (a
     paged read asks for the same query once per page)."""
     key = (account, currency, q.key(), m.through, len(m.ads.id))
@@ -290,7 +311,12 @@ def cached_rows(state: MetaState, m: Market, account: str, currency: str, q: Que
 
 
 def start_report(
-    state: MetaState, account: str, found: list[dict[str, Any]], q: Query, now: dt.datetime, outcome: str
+    state: MetaState,
+    account: str,
+    found: list[dict[str, Any]],
+    q: Query,
+    now: dt.datetime,
+    outcome: str,
 ) -> Report:
     run_id = str(6_000_000_000_000_000 + secrets.randbelow(10**15))
     report = Report(run_id, account, now, q.since, q.until, found, outcome)
@@ -325,7 +351,12 @@ def report_status(state: MetaState, report: Report, now: dt.datetime) -> dict[st
         )
         return node
     if share >= 1.0 and report.outcome == "skipped":
-        node.update(async_status="Job Skipped", async_percent_completion=0, is_running=False, time_completed=0)
+        node.update(
+            async_status="Job Skipped",
+            async_percent_completion=0,
+            is_running=False,
+            time_completed=0,
+        )
         return node
     if share >= 1.0:
         status, percent = "Job Completed", 100

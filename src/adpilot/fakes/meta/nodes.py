@@ -132,7 +132,7 @@ def find_node(world: FakeWorld, node: str) -> tuple[str, Kind] | None:
     with world.lock:
         for account, market in world.markets.items():
             for kind in ("campaign", "adset", "ad", "creative"):
-                if market.has(kind, node):  # type: ignore[arg-type]
+                if market.has(kind, node):
                     return account, kind
     return None
 
@@ -214,7 +214,10 @@ def _adset(state: MetaState, account: str, m: Market, i: int) -> dict[str, Any]:
         "pacing_type": ["day_parting"] if len(hours) < 24 else ["standard"],
         "adset_schedule": dayparting_schedule(hours) if len(hours) < 24 else None,
         "learning_stage_info": {"status": _LEARNING[learning]} if learning else None,
-        "promoted_object": {"application_id": "1000000000", "object_store_url": "https://apps.apple.com/app/id1"},
+        "promoted_object": {
+            "application_id": "1000000000",
+            "object_store_url": "https://apps.apple.com/app/id1",
+        },
         "destination_type": "APP",
         "created_time": created,
         "start_time": created,
@@ -289,7 +292,13 @@ def listing(
 ) -> list[dict[str, Any]]:
     """Every object of a kind in id order; by default without deleted or archived ones, else
     those whose effective status is in `statuses`."""
-    table = {"campaign": m.campaigns, "adset": m.adsets, "ad": m.ads, "creative": m.creatives}[kind]
+    tables: dict[str, Any] = {
+        "campaign": m.campaigns,
+        "adset": m.adsets,
+        "ad": m.ads,
+        "creative": m.creatives,
+    }
+    table = tables[kind]
     picked = range(len(table.id)) if rows is None else rows
     out = [render(state, account, m, kind, i, now) for i in picked]
     if kind == "creative":
@@ -298,7 +307,11 @@ def listing(
     return [
         o
         for o in out
-        if (o["effective_status"] in wanted if wanted else o["status"] not in ("DELETED", "ARCHIVED"))
+        if (
+            o["effective_status"] in wanted
+            if wanted
+            else o["status"] not in ("DELETED", "ARCHIVED")
+        )
     ]
 
 
@@ -324,7 +337,9 @@ def _status_change(m: Market, kind: Kind, node: str, value: str, now: dt.datetim
     if status is None:
         if value.upper() == "ARCHIVED":
             raise invalid_param("Archiving is not simulated by this fake; pause or delete instead")
-        raise invalid_param(f"Param status must be one of {{ACTIVE, PAUSED, DELETED, ARCHIVED}}, got {value!r}")
+        raise invalid_param(
+            f"Param status must be one of {{ACTIVE, PAUSED, DELETED, ARCHIVED}}, got {value!r}"
+        )
     return lambda: m.set_status(kind, node, status, now)  # type: ignore[arg-type]
 
 
@@ -334,7 +349,9 @@ def _budget_change(
     try:
         units = int(raw)
     except ValueError:
-        raise invalid_param("Param daily_budget must be an integer in the currency's minimum unit") from None
+        raise invalid_param(
+            "Param daily_budget must be an integer in the currency's minimum unit"
+        ) from None
     if not m.budget_holder(kind, node):  # type: ignore[arg-type]
         where = "campaign" if kind == "adset" else "ad set"
         raise graph_error(
@@ -369,13 +386,14 @@ def _budget_change(
     return change
 
 
-def _creative_change(
-    state: MetaState, m: Market, node: str, raw: str, now: dt.datetime
-) -> Change:
+def _creative_change(state: MetaState, m: Market, node: str, raw: str, now: dt.datetime) -> Change:
     spec = json_param({"creative": raw}, "creative")
     creative = str(spec.get("creative_id") or "") if isinstance(spec, dict) else ""
     if not creative or not m.has("creative", creative):
-        raise invalid_param(f"Invalid creative: {creative or raw!r} is not a creative of this account", subcode=1487838)
+        raise invalid_param(
+            f"Invalid creative: {creative or raw!r} is not a creative of this account",
+            subcode=1487838,
+        )
 
     def change() -> None:
         m.replace_creative(node, creative, now)
@@ -415,7 +433,7 @@ def _schedule_change(
     blocks = json_param(params, "adset_schedule", None)
     if "day_parting" not in pacing:
         if blocks:
-            raise invalid_param("adset_schedule needs pacing_type [\"day_parting\"]")
+            raise invalid_param('adset_schedule needs pacing_type ["day_parting"]')
         return lambda: m.set_dayparts(node, list(range(24)), now)
     if state.config.dayparting_needs_lifetime_budget:
         raise invalid_param(
@@ -429,8 +447,16 @@ def _schedule_change(
             start, end = int(block["start_minute"]), int(block["end_minute"])
             days = [int(d) for d in block.get("days", [])]
         except (KeyError, TypeError, ValueError):
-            raise invalid_param("Each adset_schedule block needs start_minute, end_minute and days") from None
-        if start % 60 or end % 60 or not 0 <= start < end <= 1440 or not days or any(d not in range(7) for d in days):
+            raise invalid_param(
+                "Each adset_schedule block needs start_minute, end_minute and days"
+            ) from None
+        if (
+            start % 60
+            or end % 60
+            or not 0 <= start < end <= 1440
+            or not days
+            or any(d not in range(7) for d in days)
+        ):
             raise invalid_param("adset_schedule blocks must cover whole hours (≥ 1 h) on days 0–6")
         hours.update(range(start // 60, end // 60))
     return lambda: m.set_dayparts(node, sorted(hours), now)
@@ -447,22 +473,30 @@ def update(
 ) -> dict[str, Any]:
     """`POST /{node}`: every change is checked before any is made, so a refusal changes
     nothing; `execution_options=["validate_only"]` checks without changing."""
-    fields = {k for k in params if k not in ("execution_options", "appsecret_proof", "access_token")}
+    fields = {
+        k for k in params if k not in ("execution_options", "appsecret_proof", "access_token")
+    }
     allowed = WRITABLE.get(kind, set())
     unknown = sorted(fields - allowed)
     if unknown:
-        raise invalid_param(f"Param {unknown[0]} is not a field of {NODE_TYPES[kind]} that can be updated")
+        raise invalid_param(
+            f"Param {unknown[0]} is not a field of {NODE_TYPES[kind]} that can be updated"
+        )
     if not fields:
         raise invalid_param("Nothing to update")
-    table = {"campaign": m.campaigns, "adset": m.adsets, "ad": m.ads}[kind]
-    if int(table.status[m.index_of(kind, node)]) == DELETED:  # type: ignore[arg-type]
-        raise invalid_param(f"Cannot update {NODE_TYPES[kind]} {node}: it is deleted", subcode=1815006)
+    tables: dict[str, Any] = {"campaign": m.campaigns, "adset": m.adsets, "ad": m.ads}
+    if int(tables[kind].status[m.index_of(kind, node)]) == DELETED:  # type: ignore[arg-type]
+        raise invalid_param(
+            f"Cannot update {NODE_TYPES[kind]} {node}: it is deleted", subcode=1815006
+        )
     changes: list[Change] = []
     try:
         if "status" in fields:
             changes.append(_status_change(m, kind, node, params["status"], now))
         if "daily_budget" in fields:
-            changes.append(_budget_change(state, account, m, kind, node, params["daily_budget"], now))
+            changes.append(
+                _budget_change(state, account, m, kind, node, params["daily_budget"], now)
+            )
         if "creative" in fields:
             changes.append(_creative_change(state, m, node, params["creative"], now))
         if "targeting" in fields:
@@ -490,13 +524,17 @@ def create_ad(
     """`POST /act_<id>/ads`: a new ad in an ad set of this account running an existing creative."""
     adset = params.get("adset_id", "")
     if not adset or not m.has("adset", adset):
-        raise invalid_param(f"Param adset_id {adset!r} is not an ad set of this account", subcode=1487116)
+        raise invalid_param(
+            f"Param adset_id {adset!r} is not an ad set of this account", subcode=1487116
+        )
     if "creative" not in params:
         raise invalid_param("Param creative is required")
     spec = json_param(params, "creative")
     creative = str(spec.get("creative_id") or "") if isinstance(spec, dict) else ""
     if not creative or not m.has("creative", creative):
-        raise invalid_param(f"Invalid creative: {creative!r} is not a creative of this account", subcode=1487838)
+        raise invalid_param(
+            f"Invalid creative: {creative!r} is not a creative of this account", subcode=1487838
+        )
     status = params.get("status", "ACTIVE").upper()
     if status not in ("ACTIVE", "PAUSED"):
         raise invalid_param("Param status must be ACTIVE or PAUSED for a new ad")

@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -95,7 +95,9 @@ def to_platform_error(err: GraphErrorBody, *, regain_sec: float | None = None) -
     if (err.code, err.subcode) in TOO_LARGE:
         return ReportTooLarge(message, platform_code=code)
     if err.code in AUTH_CODES:
-        status = "expired" if err.subcode == EXPIRED_SUBCODE else "invalid"
+        status: Literal["expired", "invalid"] = (
+            "expired" if err.subcode == EXPIRED_SUBCODE else "invalid"
+        )
         return PlatformAuthError(message, platform_code=code, token_status=status)
     if err.code in THROTTLE_CODES:
         return GraphThrottled(message, platform_code=code, retry_after=regain_sec or None)

@@ -215,7 +215,7 @@ def ad_state(obj: dict[str, Any]) -> EntityState:
 def _count(value: Any) -> int:
     if value is None or value == "":
         return 0
-    return int(round(float(value)))
+    return round(float(value))
 
 
 def conversions(row: dict[str, Any], action_type: str) -> int:
