@@ -14,16 +14,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot import jobs
 from adpilot.app import create_app
+from adpilot.config import Settings
 from adpilot.db import transaction
 from adpilot.deps import AppContext
 from adpilot.fakes.server import RunningFake
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import AdAccount
 from adpilot.pending import workflows
+from adpilot.platforms.registry import open_platform
 from adpilot.sim import reports
 from adpilot.sim.market import Market
 from tests.conftest import Api
-from tests.platforms.meta_support import calls, new_account, shared_fake
+from tests.platforms.meta_support import calls, new_account, shared_fake, truth, window
 
 
 @pytest.fixture()
@@ -323,3 +325,36 @@ def test_an_expired_token_fails_the_run_and_marks_the_account(
     accounts = partner.get(f"/v1/projects/{project['projectId']}/ads/ad-accounts").json()["items"]
     live = next(a for a in accounts if a["externalId"] == account)
     assert live["tokenStatus"] == "expired"
+
+
+def test_the_layers_conversion_event_decides_what_counts_as_a_conversion(
+    partner: Api,
+    project: dict[str, Any],
+    meta: RunningFake,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+) -> None:
+    account = new_account()
+    assert connect(partner, project, account, meta.credentials_for(account)).status_code == 201
+    layer_id = project["layers"]["meta_ads"]
+    patched = partner.patch(f"/v1/layers/{layer_id}", json={"conversionEvent": "link_click"})
+    assert patched.status_code == 200, patched.text
+    with session_factory() as session:
+        row = session.scalars(
+            select(AdAccount).where(
+                AdAccount.layer_id == layer_id, AdAccount.disconnected_at.is_(None)
+            )
+        ).one()
+    since, until = window(meta.world)
+    snapshot = open_platform(settings, session_factory, row).fetch_snapshot(since, until)
+    expected = {
+        (m.ad_external_id, m.date): m for m in truth(meta.world, account, since, until).metrics
+    }
+    # The fake reports link clicks as 90% of clicks; installs are no longer counted.
+    assert snapshot.metrics and all(
+        m.conversions == round(expected[(m.ad_external_id, m.date)].clicks * 0.9)
+        for m in snapshot.metrics
+    )
+    assert sum(m.conversions for m in snapshot.metrics) != sum(
+        e.conversions for e in expected.values()
+    )

@@ -35,6 +35,7 @@ from adpilot.platforms.meta import requests as meta_requests
 from adpilot.platforms.meta.budget_limit import LEDGER, BudgetEditLedger
 from adpilot.platforms.meta.client import GraphClient, GraphThrottled
 from adpilot.platforms.meta.insights import PAGE_LIMIT, InsightsReader, ReportPolicy, time_range
+from adpilot.platforms.registry import LiveAccount
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ def _is_17(exc: GraphThrottled) -> bool:
     return (exc.platform_code or "").split("/")[0] == "17"
 
 
-def open_live(settings: Settings, account: Any, options: HttpOptions) -> MetaPlatform:
+def open_live(settings: Settings, account: LiveAccount, options: HttpOptions) -> MetaPlatform:
     """The adapter for a live account (`registry.LiveAccount`): credentials
     `{accessToken, appSecret?}`, external id `act_<digits>`."""
     credentials = account.credentials or {}
@@ -311,5 +312,5 @@ def open_live(settings: Settings, account: Any, options: HttpOptions) -> MetaPla
         account.external_id,
         currency=account.currency,
         timezone=account.timezone,
-        conversion_event=getattr(account, "conversion_event", None),
+        conversion_event=account.conversion_event,
     )
