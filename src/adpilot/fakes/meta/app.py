@@ -11,9 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import math
 import re
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from adpilot.fakes.meta import insights, nodes
+from adpilot.fakes.meta import insights, nodes, reports, usage, writes
 from adpilot.fakes.meta.graph import (
     GraphFault,
     graph_error,
@@ -93,8 +91,9 @@ class MetaFake:
             if fault is not None and fault.kind not in SHAPING_FAULTS:
                 raise self._fault_error(fault, account)
             call.fault = fault
+            insights_call = "insights" in call.parts
             if account is not None:
-                headers = self._use(account, call)
+                headers = usage.use(self.world, account, call.write, insights_call)
             body = self._route(call, account)
             if call.write:
                 late = self.world.take_fault(call.method, call.path + "?", after_apply=True)
@@ -166,7 +165,7 @@ class MetaFake:
             acct = (account or "act_0").removeprefix("act_")
             kind = "ads_insights" if code == 80000 else "ads_management"
             headers["X-Business-Use-Case-Usage"] = json.dumps(
-                {acct: [self._buc_entry(kind, 100.0, float(regain))]}
+                {acct: [usage.buc_entry(kind, 100.0, float(regain))]}
             )
         return graph_error(
             code,
@@ -177,84 +176,6 @@ class MetaFake:
             transient=bool(data.get("is_transient", code in (1, 2))),
             headers=headers,
         )
-
-    # ---------------------------------------------------------------- usage limits
-
-    def _use(self, account: str, call: Call) -> dict[str, str]:
-        """Count the call against the account's business-use-case budget (read 1, write 3);
-        an account over it is refused (80000 insights, 80004 management) until unblocked."""
-        state, now, config = self.state, self.now(), self.state.config
-        kind = "ads_insights" if "insights" in call.parts else "ads_management"
-        with self.world.lock:
-            blocked = state.blocked_until.get(account)
-            if blocked is not None and blocked > now:
-                raise self._throttled(account, kind)
-            entries = state.usage.setdefault(account, deque())
-            self._trim(entries, now)
-            self._trim(state.app_usage, now)
-            weight = 3.0 if call.write else 1.0
-            if sum(w for _, w in entries) + weight > config.buc_budget:
-                state.blocked_until[account] = now + dt.timedelta(seconds=config.buc_block_sec)
-                raise self._throttled(account, kind)
-            entries.append((now, weight))
-            state.app_usage.append((now, weight))
-            return self._headers(account, kind)
-
-    def _trim(self, entries: deque[tuple[dt.datetime, float]], now: dt.datetime) -> None:
-        horizon = now - dt.timedelta(seconds=self.state.config.buc_window_sec)
-        while entries and entries[0][0] <= horizon:
-            entries.popleft()
-
-    def _throttled(self, account: str, kind: str) -> GraphFault:
-        code = 80000 if kind == "ads_insights" else 80004
-        return graph_error(
-            code,
-            f"(#{code}) There have been too many calls to this ad-account. Wait a bit and try "
-            "again. For more info, please refer to "
-            "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
-            subcode=2446079,
-            headers=self._headers(account, kind),
-        )
-
-    def _buc_entry(self, kind: str, pct: float, regain_min: float) -> dict[str, Any]:
-        return {
-            "type": kind,
-            "call_count": int(pct),
-            "total_cputime": int(pct * 0.5),
-            "total_time": int(pct * 0.7),
-            "estimated_time_to_regain_access": int(regain_min),
-            "ads_api_access_tier": "standard_access",
-        }
-
-    def _headers(self, account: str, kind: str) -> dict[str, str]:
-        state, now, config = self.state, self.now(), self.state.config
-        entries = state.usage.get(account, deque())
-        pct = min(100.0 * sum(w for _, w in entries) / config.buc_budget, 100.0)
-        blocked = state.blocked_until.get(account)
-        regain = math.ceil((blocked - now).total_seconds() / 60) if blocked and blocked > now else 0
-        if regain:
-            pct = 100.0
-        oldest = entries[0][0] if entries else now
-        reset = max(math.ceil(config.buc_window_sec - (now - oldest).total_seconds()), 0)
-        app_pct = min(100.0 * sum(w for _, w in state.app_usage) / config.app_budget, 100.0)
-        acct = account.removeprefix("act_")
-        return {
-            "X-Business-Use-Case-Usage": json.dumps({acct: [self._buc_entry(kind, pct, regain)]}),
-            "X-Ad-Account-Usage": json.dumps(
-                {
-                    "acc_id_util_pct": round(pct, 2),
-                    "reset_time_duration": reset,
-                    "ads_api_access_tier": "standard_access",
-                }
-            ),
-            "X-App-Usage": json.dumps(
-                {
-                    "call_count": int(app_pct),
-                    "total_cputime": int(app_pct * 0.5),
-                    "total_time": int(app_pct * 0.7),
-                }
-            ),
-        }
 
     # ---------------------------------------------------------------- routing
 
@@ -269,7 +190,7 @@ class MetaFake:
                 return self._account_route(call, account, market)
             node = parts[1]
             if node in state.reports:
-                return self._report_route(call, insights.live_report(state, node, now), node)
+                return self._report_route(call, reports.live_report(state, node, now), node)
             found = nodes.find_node(self.world, node)
             assert found is not None
             kind = found[1]
@@ -283,9 +204,9 @@ class MetaFake:
                     nodes.KNOWN_FIELDS[kind],
                 )
             if len(parts) == 2 and method == "POST":
-                return nodes.update(state, account, market, kind, node, call.params, now)
+                return writes.update(state, account, market, kind, node, call.params, now)
             if len(parts) == 2 and method == "DELETE" and kind in ("campaign", "adset", "ad"):
-                return nodes.update(state, account, market, kind, node, {"status": "DELETED"}, now)
+                return writes.update(state, account, market, kind, node, {"status": "DELETED"}, now)
             if len(parts) == 3 and method == "GET" and parts[2] in ("ads", "adsets"):
                 return self._child_listing(call, account, market, kind, node, EDGES[parts[2]])
         raise unknown_object(node, method.lower())
@@ -321,10 +242,10 @@ class MetaFake:
             outcome = {"job_failed": "failed", "job_skipped": "skipped"}.get(
                 call.fault.kind if call.fault else "", "ok"
             )
-            report = insights.start_report(state, account, found, q, now, outcome)
+            report = reports.start_report(state, account, found, q, now, outcome)
             return {"report_run_id": report.id}
         if edge == "ads" and method == "POST":
-            return nodes.create_ad(state, account, market, params, now)
+            return writes.create_ad(state, account, market, params, now)
         raise unknown_object(f"{account}/{edge}", method.lower())
 
     def _check_breakdown(self, q: insights.Query) -> None:
@@ -341,9 +262,9 @@ class MetaFake:
                 kind="GraphMethodException",
             )
         if len(call.parts) == 2 and call.method == "GET":
-            return insights.report_status(state, report, now)
+            return reports.report_status(state, report, now)
         if len(call.parts) == 3 and call.parts[2] == "insights" and call.method == "GET":
-            return self._paged_rows(call, insights.finished_rows(state, report, now))
+            return self._paged_rows(call, reports.finished_rows(state, report, now))
         raise unknown_object(node, call.method.lower())
 
     def _child_listing(
