@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.config import Settings
-from adpilot.db import transaction
+from adpilot.db import read_session, transaction
 from adpilot.kit.clock import utcnow
 from adpilot.kit.crypto import CredentialsUnreadable, decrypt_json
 from adpilot.layers.models import AdAccount, Layer
@@ -91,7 +91,7 @@ def open_platform(
         credentials = decrypt_json(settings.secret_key, account.credentials_encrypted)
     except CredentialsUnreadable as exc:
         raise PlatformAuthError(str(exc), token_status="invalid") from None
-    with session_factory() as session:
+    with read_session(session_factory) as session:
         conversion_event = session.scalar(
             select(Layer.conversion_event).where(Layer.id == account.layer_id)
         )
