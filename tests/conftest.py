@@ -82,7 +82,7 @@ def _prepare_postgres(url: str) -> None:
 
 
 # Platforms whose live adapter tests run against a wire-format fake on loopback.
-LIVE_FAKES: tuple[PlatformName, ...] = ("apple", "tiktok")
+LIVE_FAKES: tuple[PlatformName, ...] = ("meta", "tiktok", "apple")
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.config import Settings
-from adpilot.db import transaction
+from adpilot.db import read_session, transaction
 from adpilot.kit.clock import utcnow
 from adpilot.kit.crypto import CredentialsUnreadable, decrypt_json
-from adpilot.layers.models import AdAccount
+from adpilot.layers.models import AdAccount, Layer
 from adpilot.platforms.base import AdPlatform, PlatformAuthError, PlatformName
 from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.sandbox.adapter import SandboxPlatform
@@ -27,6 +27,7 @@ class LiveAccount:
     """What a live adapter needs to reach one account: who it is and how to authenticate.
 
     `currency` and `timezone` are None before the first validation (the adapter reads them).
+    `conversion_event` is the layer's setting (None: the adapter's default conversion).
     """
 
     platform: PlatformName
@@ -34,6 +35,7 @@ class LiveAccount:
     credentials: dict[str, Any]
     currency: str | None = None
     timezone: str | None = None
+    conversion_event: str | None = None
 
 
 class DbSandboxStore:
@@ -89,6 +91,10 @@ def open_platform(
         credentials = decrypt_json(settings.secret_key, account.credentials_encrypted)
     except CredentialsUnreadable as exc:
         raise PlatformAuthError(str(exc), token_status="invalid") from None
+    with read_session(session_factory) as session:
+        conversion_event = session.scalar(
+            select(Layer.conversion_event).where(Layer.id == account.layer_id)
+        )
     return open_live(
         settings,
         LiveAccount(
@@ -97,5 +103,6 @@ def open_platform(
             credentials=credentials,
             currency=account.currency,
             timezone=account.timezone,
+            conversion_event=conversion_event,
         ),
     )
