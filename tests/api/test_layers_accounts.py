@@ -225,6 +225,32 @@ def test_disconnecting_an_account(partner: Api, boot: dict[str, Any]) -> None:
     assert partner.delete(f"{path}/aac_01NOSUCHACCOUNT").status_code == 404
 
 
+def library_refs(partner: Api, project_id: str, platform: str) -> set[str]:
+    items = partner.get(f"/v1/projects/{project_id}/ads-content", params={"limit": 200}).json()
+    return {ref for e in items["items"] if (ref := e["assetRefs"].get(platform))}
+
+
+def test_a_sandbox_accounts_creatives_leave_the_library_with_it(
+    partner: Api, boot: dict[str, Any]
+) -> None:
+    path = accounts_path(boot["projectId"])
+    before = {p: library_refs(partner, boot["projectId"], p) for p in ("meta", "apple")}
+    assert before["meta"] and before["apple"]
+
+    apple = next(a for a in partner.get(path).json()["items"] if a["platform"] == "apple_ads")
+    assert partner.delete(f"{path}/{apple['adAccountId']}").status_code == 204
+    # Its creatives exist only in its simulated market: no account of the layer can use them.
+    assert library_refs(partner, boot["projectId"], "apple") == set()
+    assert library_refs(partner, boot["projectId"], "meta") == before["meta"]
+
+    # A replacing sandbox brings its own creatives instead of the old ones.
+    body = {"platform": "meta_ads", "externalId": "act_3000000003", "mode": "sandbox"}
+    r = partner.post(path, json={**body, "replace": True})
+    assert r.status_code == 201, r.text
+    after = library_refs(partner, boot["projectId"], "meta")
+    assert after and not (after & before["meta"])
+
+
 def test_accounts_of_another_org_are_invisible(
     partner: Api,
     boot: dict[str, Any],

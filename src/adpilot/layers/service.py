@@ -38,7 +38,9 @@ from adpilot.platforms.base import (
     PlatformRejected,
 )
 from adpilot.platforms.registry import LiveAccount, open_live, save_market_state
+from adpilot.platforms.sandbox.models import SandboxMarket
 from adpilot.sim.bootstrap import bootstrap_market_cached
+from adpilot.sim.market import Market
 from adpilot.sim.reports import CreativeRecord, creatives_data
 
 
@@ -125,10 +127,10 @@ def connect_sandbox_account(
         now.date(),
         account_external_id=external_id,
     )
+    if existing is not None:
+        _retire_account(session, existing, now)
     save_market_state(session, account_id, market.to_state())
     seed_creative_library(session, project.id, platform, creatives_data(market), now)
-    if existing is not None:
-        existing.disconnected_at = now
     account = AdAccount(
         id=account_id,
         layer_id=layer.id,
@@ -184,7 +186,7 @@ def connect_live_account(
     existing = current_account(session, layer.id)
     now = utcnow()
     if existing is not None:
-        existing.disconnected_at = now
+        _retire_account(session, existing, now)
     account = AdAccount(
         id=new_id("aac"),
         layer_id=layer.id,
@@ -522,7 +524,7 @@ def disconnect_account(
     ).first()
     if account is None:
         raise errors.not_found(f"Ad account {account_id}")
-    account.disconnected_at = utcnow()
+    _retire_account(session, account, utcnow())
     audit.record(
         session,
         "ad_account.disconnected",
@@ -536,6 +538,26 @@ def disconnect_account(
             "platform": to_long(account.platform),
         },
     )
+
+
+def _retire_account(session: Session, account: AdAccount, now: dt.datetime) -> None:
+    """Disconnect an account. A sandbox account's creatives leave the library's asset refs with
+    it: they exist only in its simulated market, so the next account of the layer (a live one,
+    say) must not be offered them for push or replace."""
+    account.disconnected_at = now
+    if account.mode != "sandbox":
+        return
+    state = session.get(SandboxMarket, account.id)
+    if state is None or not state.state.get("v"):
+        return
+    gone = {c.external_id for c in creatives_data(Market.from_state(state.state))}
+    rows = session.scalars(select(AdsContent).where(AdsContent.project_id == account.project_id))
+    for row in rows:
+        refs = dict(row.asset_refs or {})
+        if refs.get(account.platform) in gone:
+            del refs[account.platform]
+            row.asset_refs = refs
+            row.updated_at = now
 
 
 def seed_creative_library(
