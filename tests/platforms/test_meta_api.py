@@ -125,7 +125,7 @@ def test_connecting_a_live_account_reads_it_and_keeps_the_token_secret(
     row = response.json()
     assert row["mode"] == "live" and row["externalId"] == account
     assert (row["currency"], row["timezone"], row["tokenStatus"]) == ("USD", "UTC", "valid")
-    assert row["name"] == "Sandbox meta account"  # the account's name as Meta shows it
+    assert row["name"] == f"Test meta account {account}"  # the account's name as Meta shows it
     assert "credentials" not in row and credentials["accessToken"] not in response.text
     listed = partner.get(f"/v1/projects/{project['projectId']}/ads/ad-accounts")
     assert credentials["accessToken"] not in listed.text

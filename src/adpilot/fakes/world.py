@@ -103,6 +103,7 @@ class FakeWorld:
                     today,
                     timezone=self.timezone,
                     account_external_id=account_id,
+                    account_name=f"Test {self.platform} account {account_id}",
                 )
                 self.markets[account_id] = market
             yesterday = market.local_date(self.clock()) - dt.timedelta(days=1)
