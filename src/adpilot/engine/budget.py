@@ -213,7 +213,7 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     span_lo = float(np.min(marginal[el])) / 100.0
     span_hi = float(np.max(marginal[el])) * 100.0
     theta_neutral = _bisect(lambda t: totals(t)[0], span_lo, span_hi, float(s.sum()))
-    if frame.inp.target_cpa_cents:
+    if frame.inp.target_cpa_cents and not st.budget_hold_total:
         theta_target = _bisect(avg_cpa, span_lo, span_hi, target)
         drift = st.budget_target_drift
         theta = min(max(theta_target, theta_neutral / drift), theta_neutral * drift)

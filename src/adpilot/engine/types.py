@@ -113,6 +113,9 @@ class EngineSettings:
     response_prior_log_sd: float = 0.7
     budget_target_drift: float = 1.25
     exploration_budget_share: float = 0.05
+    # Hold the account's total daily budget even when a target is stated: budgets only move
+    # between holders (an advertiser with a fixed budget; the quality benchmark's protocol).
+    budget_hold_total: bool = False
     fatigue_min_spend_multiple: float = 3.0
     fatigue_min_worsening: float = 0.2
     fatigue_frequency: float = 3.0

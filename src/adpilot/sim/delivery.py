@@ -39,6 +39,9 @@ class Plan:
     spend_country: F8  # (S, G) spend share
     p_hour: F8  # (S, 24)
     conv_hour: F8  # (S, 24)
+    cpm_base: F8  # per ad set, dollars per 1000 impressions before saturation
+    h_eff: F8  # per ad set, the saturation spend after targeting and dayparts, dollars/day
+    learn_mult: F8  # per ad set, the efficiency multiplier of a learning phase (1 otherwise)
 
 
 def _safe_div(num: F8, den: F8) -> F8:
@@ -154,6 +157,9 @@ def plan_day(
         spend_country=spend_country,
         p_hour=p_hour,
         conv_hour=conv_hour,
+        cpm_base=cpm,
+        h_eff=h_eff,
+        learn_mult=learn_mult,
     )
 
 
