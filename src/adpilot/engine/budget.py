@@ -186,9 +186,13 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     k = np.maximum(s, 1.0) / (factor - 1.0)
     v = lam * (k + s)
 
-    step = np.minimum(
-        st.budget_max_step_fraction, st.budget_max_step_cents / np.maximum(h.budget, 1.0)
+    # A budget change above the platform's significant-edit threshold restarts learning, which
+    # costs more than a faster move gains: stay under it.
+    max_fraction = min(
+        st.budget_max_step_fraction,
+        st.learning_safe_budget_step.get(frame.inp.platform, st.budget_max_step_fraction),
     )
+    step = np.minimum(max_fraction, st.budget_max_step_cents / np.maximum(h.budget, 1.0))
     mins = np.array(
         [st.min_daily_budget(frame.inp.platform, kind) for kind in h.kinds], dtype=np.float64
     )
@@ -237,7 +241,7 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
         raise_ = want > budget
         # Whole currency units, rounded towards the current budget so caps are never exceeded.
         new = int(math.floor(want / 100.0) * 100) if raise_ else int(math.ceil(want / 100.0) * 100)
-        cap = min(int(budget * st.budget_max_step_fraction), st.budget_max_step_cents)
+        cap = min(int(budget * max_fraction), st.budget_max_step_cents)
         new = min(max(new, budget - cap), budget + cap)
         new = max(new, int(mins[n])) if new < budget else new
         if abs(new - budget) < max(st.budget_min_change_fraction * budget, 100):

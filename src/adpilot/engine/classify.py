@@ -48,6 +48,7 @@ class FatigueSignals:
     ctr_falling: BoolArray
     frequency_recent: FloatArray  # NaN where the platform reports none
     recent: GammaPosterior
+    earlier: GammaPosterior  # the same ad before the recent window
     p_recent_above: FloatArray  # P(recent CPA > target)
 
 
@@ -119,6 +120,7 @@ def fatigue_signals(
         ctr_falling=ctr_falling,
         frequency_recent=frequency_recent,
         recent=post_r,
+        earlier=post_e,
         p_recent_above=p_recent_above,
     )
 

@@ -64,6 +64,17 @@ def _default_min_budgets() -> dict[str, dict[str, int]]:
     }
 
 
+def _default_learning_safe_steps() -> dict[str, float]:
+    # The largest budget change (fraction) that is not a "significant edit" restarting the
+    # platform's learning phase. Apple Ads has no learning phase.
+    return {"meta": 0.2, "tiktok": 0.2}
+
+
+def _default_learning_events() -> dict[str, int]:
+    # Optimisation events a platform's learning phase needs to settle (Apple Ads has none).
+    return {"meta": 50, "tiktok": 25}
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """Every threshold of the engine; the first block are the layer settings of SPEC §4."""
@@ -94,6 +105,16 @@ class EngineSettings:
         default_factory=_default_min_budgets
     )
     meta_max_budget_changes_per_hour: int = 4
+    learning_safe_budget_step: Mapping[str, float] = field(
+        default_factory=_default_learning_safe_steps
+    )
+    # The learning phase an edit restarts: until this many events or days, at this efficiency.
+    learning_events: Mapping[str, int] = field(default_factory=_default_learning_events)
+    learning_days: float = 7.0
+    learning_efficiency: float = 0.825
+    # Weeks over which an edit's gain is counted against the learning it costs.
+    edit_horizon_days: float = 28.0
+    creative_quality_cv_min: float = 0.35
     # Creatives (SPEC §4.3).
     creative_slots: int = 4
     organic_score_threshold: float = 4.0
