@@ -132,6 +132,7 @@ class EngineSettings:
     under_delivery_fraction: float = 0.8
     response_prior_ratio: float = 1.5
     response_prior_log_sd: float = 0.7
+    response_pool_log_sd: float = 0.5  # hyperprior on the account's pooled K / s centre
     budget_target_drift: float = 1.25
     exploration_budget_share: float = 0.05
     # Hold the account's total daily budget even when a target is stated: budgets only move
