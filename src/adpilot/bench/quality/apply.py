@@ -14,7 +14,7 @@ import numpy as np
 
 from adpilot.engine.types import EngineSettings, HistoryEntry, Proposal
 from adpilot.sim.market import Market, SimError
-from adpilot.sim.tables import ACTIVE, DELETED
+from adpilot.sim.tables import ACTIVE
 
 PAUSES = frozenset({"pause_ad", "pause_adset"})
 
@@ -71,11 +71,16 @@ def apply_one(m: Market, p: Proposal, at: dt.datetime) -> None:
         raise SimError("invalid_value", f"unknown action {kind}")
 
 
+def _created(m: Market, kind: str, row: int) -> int:
+    if kind == "campaign":
+        return int(m.campaigns.created[row])
+    return int(m.adsets.created[row] if kind == "adset" else m.ads.created[row])
+
+
 def _age_days(m: Market, p: Proposal, at: dt.datetime) -> float | None:
-    table = {"campaign": m.campaigns, "adset": m.adsets, "ad": m.ads}[p.entity_type]
     if not m.has(p.entity_type, p.entity_id):
         return None
-    created = int(table.created[m.index_of(p.entity_type, p.entity_id)])
+    created = _created(m, p.entity_type, m.index_of(p.entity_type, p.entity_id))
     return (at.timestamp() - created) / 86_400.0
 
 
@@ -192,8 +197,3 @@ def count_resets(m: Market, before: np.ndarray) -> int:
     after = m.adsets.learn_until
     n = min(len(before), len(after))
     return int(np.sum(after[:n] != before[:n]))
-
-
-def is_deleted(m: Market, kind: str, external_id: str) -> bool:
-    table = {"campaign": m.campaigns, "adset": m.adsets, "ad": m.ads}[kind]
-    return int(table.status[m.index_of(kind, external_id)]) == DELETED  # type: ignore[arg-type]

@@ -156,7 +156,7 @@ class Rules:
                         f"CPA over {w} days above {self.pause_multiple:g}× target",
                     )
                 )
-        holders: list[tuple[str, str, str, str | None, int, float, float]] = []
+        holders: list[tuple[str, str, str, str, str | None, int, float, float]] = []
         for c in inp.campaigns:
             if c.id in live_camps and c.budget_mode == "campaign" and c.daily_budget_cents:
                 holders.append(
@@ -164,6 +164,7 @@ class Rules:
                         "campaign",
                         c.id,
                         c.name,
+                        c.id,
                         None,
                         c.daily_budget_cents,
                         camp_spend.get(c.id, 0.0),
@@ -184,13 +185,14 @@ class Rules:
                         "adset",
                         s.id,
                         s.name,
+                        s.campaign_id,
                         s.id,
                         s.daily_budget_cents,
                         set_spend.get(s.id, 0.0),
                         set_conv.get(s.id, 0.0),
                     )
                 )
-        for kind, entity_id, name, adset_id, budget, s_, c_ in holders:
+        for kind, entity_id, name, campaign_id, adset_id, budget, s_, c_ in holders:
             holder_cpa = cpa(s_, c_)
             if c_ > 0 and holder_cpa < self.raise_below * target:
                 new = _budget_step(budget, self.step, st, up=True)
@@ -204,10 +206,10 @@ class Rules:
             out.append(
                 _rule(
                     "update_budget",
-                    kind,  # type: ignore[arg-type]
+                    kind,
                     entity_id,
                     name,
-                    entity_id if kind == "campaign" else None,
+                    campaign_id,
                     adset_id,
                     {"dailyBudgetCents": budget},
                     {"dailyBudgetCents": new},
