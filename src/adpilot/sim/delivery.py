@@ -172,6 +172,9 @@ class DayResult:
     frequency: F8
     by_country: npt.NDArray[np.int32] | None  # (S, G, 4): spend cents, impressions, clicks, conv
     by_hour: npt.NDArray[np.int32] | None  # (S, 24, 4)
+    # The day's expectation before count noise: what benchmarks score decisions on.
+    expected_conversions: float = 0.0
+    expected_spend: float = 0.0  # dollars
 
 
 def simulate_day(m: Market, day: int, rng: np.random.Generator) -> DayResult:
@@ -220,7 +223,17 @@ def simulate_day(m: Market, day: int, rng: np.random.Generator) -> DayResult:
 
     ads.cum = ads.cum + impressions
     _update_learning(m, day, conversions)
-    return DayResult(spend, impressions, clicks, conversions, frequency, by_country, by_hour)
+    return DayResult(
+        spend,
+        impressions,
+        clicks,
+        conversions,
+        frequency,
+        by_country,
+        by_hour,
+        expected_conversions=float(np.sum(lam * plan.ctr * plan.cvr)),
+        expected_spend=float(np.sum(plan.spend[plan.set_on])),
+    )
 
 
 def _breakdown(

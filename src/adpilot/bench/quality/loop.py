@@ -20,12 +20,7 @@ from adpilot.bench.quality.apply import (
 )
 from adpilot.bench.quality.observe import observe, reported_window, run_time
 from adpilot.bench.quality.policies import CycleView, Policy
-from adpilot.bench.quality.truth import (
-    ad_true_cpa_cents,
-    adset_true_cpa_cents,
-    adset_truth,
-    expected_day,
-)
+from adpilot.bench.quality.truth import ad_true_cpa_cents, adset_true_cpa_cents, adset_truth
 from adpilot.engine.guardrails import apply_guardrails
 from adpilot.engine.types import EngineSettings
 from adpilot.sim.market import Market
@@ -106,15 +101,11 @@ def run_policy(
             audit_and_apply(m, applied, ledger, settings, at)
             ledger.resets += count_resets(m, marks)
         hold_total_budget(m, total)
-        conv = spend = 0.0
         start = (m.through + dt.timedelta(days=1)).toordinal()
-        for d in range(start, start + CYCLE_DAYS):
-            c, s = expected_day(m, d)
-            conv += c
-            spend += s
-            m.advance_to(dt.date.fromordinal(d))
-        trace.conversions.append(conv)
-        trace.spend.append(spend)
+        m.advance_to(dt.date.fromordinal(start + CYCLE_DAYS - 1))
+        week = [e for e in m.expected_days if e[0] >= start]
+        trace.conversions.append(sum(e[1] for e in week))
+        trace.spend.append(sum(e[2] for e in week))
     return trace
 
 
