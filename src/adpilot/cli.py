@@ -314,7 +314,8 @@ def bench_quality(
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
         return
-    wide = Console(width=max(console.width, 170))
+    # The table is wider than most terminals: keep its rows whole rather than squeezed.
+    wide = Console(width=max(console.width, 240))
     wide.print(table(result, {k: s.title for k, s in SCENARIOS.items()}))
     wide.print(f"{elapsed:.0f} s; plots in {out}/", highlight=False)
 

@@ -1,8 +1,9 @@
 """Scoring: per-seed results of every policy, and the paired comparisons the report shows.
 
-Lifts are per-seed percentages (100·(a/b − 1)) averaged over seeds, with a paired Student-t 95%
-interval on those per-seed lifts: both policies ran on the same seed, so the account-to-account
-spread cancels and only the policies' difference is left.
+Lifts are geometric means of the per-seed ratios a/b, as percentages (100·(exp(mean log(a/b)) − 1)),
+with a paired Student-t 95% interval on the per-seed log ratios: both policies ran on the same
+seed, so the account-to-account spread cancels and only the policies' difference is left. Log
+ratios keep one account where a policy collapsed from swamping the mean.
 """
 
 from __future__ import annotations
@@ -42,13 +43,17 @@ class PolicyRuns:
 
 
 def paired_lift(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float]]:
-    """Mean per-seed lift of a over b in percent, and its paired 95% t interval."""
-    lift = 100.0 * (a / np.maximum(b, 1e-12) - 1.0)
-    mean = float(lift.mean()) if len(lift) else math.nan
-    if len(lift) < 2:
-        return mean, (math.nan, math.nan)
-    half = float(stats.t.ppf(0.975, len(lift) - 1) * lift.std(ddof=1) / math.sqrt(len(lift)))
-    return mean, (mean - half, mean + half)
+    """Geometric-mean lift of a over b in percent, and its paired 95% t interval."""
+    log_ratio = np.log(np.maximum(a, 1e-12) / np.maximum(b, 1e-12))
+    if len(log_ratio) == 0:
+        return math.nan, (math.nan, math.nan)
+    mean = float(log_ratio.mean())
+    lift = 100.0 * math.expm1(mean)
+    if len(log_ratio) < 2:
+        return lift, (math.nan, math.nan)
+    sd = float(log_ratio.std(ddof=1))
+    half = float(stats.t.ppf(0.975, len(log_ratio) - 1)) * sd / math.sqrt(len(log_ratio))
+    return lift, (100.0 * math.expm1(mean - half), 100.0 * math.expm1(mean + half))
 
 
 def _r(x: float, digits: int = 2) -> float | None:
