@@ -152,6 +152,11 @@ class EngineSettings:
     attribution_lag_share: tuple[float, ...] = (0.5, 0.8, 0.87, 0.9, 0.95, 0.98, 1.0)
     prior_shape_min: float = 2.0
     prior_shape_max: float = 20.0
+    # Beta–Binomial CTR: the ad-level prior's strength (impressions) is estimated inside these
+    # bounds; a window's CTR is judged with a weak prior centred on the ad's pooled CTR.
+    ctr_prior_strength_min: float = 100.0
+    ctr_prior_strength_max: float = 100_000.0
+    ctr_window_prior_impressions: float = 200.0
 
     def min_daily_budget(self, platform: str, entity_type: str) -> int:
         """The platform's minimum daily budget (cents) for a campaign or ad set budget."""
