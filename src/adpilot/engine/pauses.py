@@ -250,14 +250,17 @@ def propose_ad_pause(
     gain_all, cost_all = weighing if weighing is not None else pause_weighing(frame)
     gain, cost = float(gain_all[i]), float(cost_all[i])
     relearning = j in plan.relearning
-    if gain <= (0.0 if relearning else cost):
+    klass = frame.ad.classes[i]
+    # A critical ad (money without return) is stopped whatever the re-learning costs.
+    critical = klass == "CRITICAL"
+    if not critical and gain <= (0.0 if relearning else cost):
         return None
     plan.remove_ad(j, i)
     plan.relearning.add(j)
     st, target, cur, w = frame.settings, frame.target, frame.inp.currency, frame.window
     assert target is not None
     ad, adset = frame.ads[i], frame.adsets[j]
-    est, klass = frame.ad, frame.ad.classes[i]
+    est = frame.ad
     conf = prob(confidence)
     crit = min(st.critical_window_days, max(frame.n_days, 1))
     spend_c, conv_c = (
@@ -283,6 +286,8 @@ def propose_ad_pause(
         "horizonDays": st.edit_horizon_days,
     }
     weighed = learning_clause(gain, cost, st.edit_horizon_days, relearning)
+    if critical and not relearning and gain <= cost:
+        weighed += " (spend without return is stopped regardless)"
     if klass == "FATIGUED":
         evidence.update(fatigue_evidence(frame, i))
         rationale = (
