@@ -282,7 +282,7 @@ def bench_quality(
         str, typer.Option(help="Comma-separated scenarios to run, e.g. S1,S2.")
     ] = "S1,S2,S3,S4,S5,S6,S7",
     out: Annotated[
-        str, typer.Option(help="Directory for the per-scenario PNG plots.")
+        str, typer.Option(help="Directory for the per-scenario PNG plots and quality.json.")
     ] = "bench-out/quality",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -311,13 +311,15 @@ def bench_quality(
         seeds=seeds, cycles=cycles, scenarios=keys, out_dir=Path(out), progress=progress
     )
     elapsed = time.perf_counter() - started
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
         return
     # The table is wider than most terminals: keep its rows whole rather than squeezed.
     wide = Console(width=max(console.width, 240))
     wide.print(table(result, {k: s.title for k, s in SCENARIOS.items()}))
-    wide.print(f"{elapsed:.0f} s; plots in {out}/", highlight=False)
+    wide.print(f"{elapsed:.0f} s; plots and quality.json in {out}/", highlight=False)
 
 
 def main() -> None:

@@ -138,6 +138,7 @@ def test_cli_prints_one_json_object_and_writes_plots(tmp_path: Path) -> None:
         assert key in s
     assert (out / "quality-S1.png").stat().st_size > 0
     assert (out / "quality-S7.png").exists()
+    assert json.loads((out / "quality.json").read_text()) == data
 
 
 def test_cli_refuses_an_unknown_scenario() -> None:

@@ -74,6 +74,7 @@ def plot(path: Path, key: str, title: str, curves: Mapping[str, np.ndarray], see
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for name in POLICY_ORDER:
@@ -82,6 +83,7 @@ def plot(path: Path, key: str, title: str, curves: Mapping[str, np.ndarray], see
             continue
         x = np.arange(1, len(y) + 1)
         ax.plot(x, y, marker="o", markersize=3, label=_LABELS[name])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("cycle (week)")
     ax.set_ylabel("cumulative true conversions (mean per account)")
     ax.set_title(f"{key} — {title} ({seeds} seeds)")
