@@ -365,6 +365,54 @@ def fake_platform_serve(
     serve_forever(world, host=host, port=port, latency_sec=latency_ms / 1000.0)
 
 
+@bench_app.command("quality")
+def bench_quality(
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds (accounts) per scenario.")] = 200,
+    cycles: Annotated[int, typer.Option(min=1, help="Weekly optimizer cycles per seed.")] = 12,
+    scenarios: Annotated[
+        str, typer.Option(help="Comma-separated scenarios to run, e.g. S1,S2.")
+    ] = "S1,S2,S3,S4,S5,S6,S7",
+    out: Annotated[
+        str, typer.Option(help="Directory for the per-scenario PNG plots and quality.json.")
+    ] = "bench-out/quality",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Decision quality: oracle, adpilot, a ±20% rule set and do-nothing on simulated accounts."""
+    from pathlib import Path
+
+    from adpilot.bench.quality.report import table
+    from adpilot.bench.quality.run import bench_quality as run_quality
+    from adpilot.bench.quality.scenarios import SCENARIOS
+
+    keys = [k.strip().upper() for k in scenarios.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in SCENARIOS]
+    if unknown or not keys:
+        err.print(
+            f"[red]Unknown scenario(s): {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(SCENARIOS)}.[/]"
+        )
+        raise typer.Exit(2)
+
+    def progress(key: str, done: int, total: int) -> None:
+        if done == total or done % max(total // 10, 1) == 0:
+            err.print(f"{key}: {done}/{total} seeds", highlight=False)
+
+    started = time.perf_counter()
+    result = run_quality(
+        seeds=seeds, cycles=cycles, scenarios=keys, out_dir=Path(out), progress=progress
+    )
+    elapsed = time.perf_counter() - started
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    # The table is wider than most terminals: keep its rows whole rather than squeezed.
+    wide = Console(width=max(console.width, 240))
+    wide.print(table(result, {k: s.title for k, s in SCENARIOS.items()}))
+    wide.print(f"{elapsed:.0f} s; plots and quality.json in {out}/", highlight=False)
+
+
 def main() -> None:
     app()
 

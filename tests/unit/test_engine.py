@@ -315,6 +315,8 @@ def test_pause_adset_spares_the_last_active_ad_set() -> None:
 
 def test_update_budget_raises_winners_and_cuts_losers() -> None:
     b, ids = budget_account()
+    # Steps up to the guardrail's 50%: no learning phase to stay clear of.
+    b.settings = dataclasses.replace(b.settings, learning_safe_budget_step={})
     by_id = {p.entity_id: p for p in of_type(evaluate(b.build()), "update_budget")}
     assert by_id[ids["winner"]].new_value["dailyBudgetCents"] > 6000
     assert by_id[ids["loser"]].new_value["dailyBudgetCents"] < 6000
@@ -376,9 +378,9 @@ def test_push_creative_fills_free_slots_with_the_best_eligible_creative() -> Non
 def test_push_creative_uses_an_included_low_score_creative_but_never_a_running_one() -> None:
     b = builder()
     c = b.campaign()
-    s = b.adset(c, daily_budget_cents=6000)
-    b.steady_ad(s, spend_per_day=3000, cpa_cents=TARGET, creative="adc_top")
-    b.steady_ad(s, spend_per_day=3000, cpa_cents=TARGET, creative="adc_run")
+    s = b.adset(c, daily_budget_cents=60_000)
+    b.steady_ad(s, spend_per_day=30_000, cpa_cents=TARGET, creative="adc_top")
+    b.steady_ad(s, spend_per_day=30_000, cpa_cents=TARGET, creative="adc_run")
     b.creative(id="adc_top", organic_score=9.9)  # already running here
     b.creative(id="adc_run", organic_score=9.0)  # already running here
     b.creative(id="adc_inc", organic_score=1.0, override="include")

@@ -124,3 +124,24 @@ def test_score_of_thin_evidence_is_pulled_towards_50() -> None:
     thick = GammaPosterior(np.array([400.0]), np.array([400.0 * 500.0]))
     thin = GammaPosterior(np.array([3.0]), np.array([3.0 * 500.0]))
     assert performance_score(thin, 1000.0)[0] < performance_score(thick, 1000.0)[0]
+
+
+def test_ctr_is_pooled_with_the_ad_set_by_an_estimated_strength() -> None:
+    from adpilot.engine.estimates import beta_strength, fit_ctr
+
+    rng = np.random.default_rng(5)
+    n = np.full(60, 50_000.0)
+    same = rng.binomial(50_000, 0.01, 60).astype(np.float64)
+    spread = rng.binomial(50_000, np.clip(rng.lognormal(np.log(0.01), 0.4, 60), 0, 1))
+    parent = np.full(60, 0.01)
+    assert beta_strength(same, n, parent, 100.0, 100_000.0) == 100_000.0
+    assert beta_strength(spread.astype(np.float64), n, parent, 100.0, 100_000.0) < 20_000.0
+
+    # Three busy ads at 1% and a thin one with 3 clicks in 100 impressions.
+    clicks = np.array([500.0, 500.0, 500.0, 3.0])
+    imps = np.array([50_000.0, 50_000.0, 50_000.0, 100.0])
+    _prior, post, _m = fit_ctr(clicks, imps, np.zeros(4, dtype=np.intp), 1, EngineSettings())
+    assert post.mean()[0] == pytest.approx(0.01, rel=0.01)
+    assert post.mean()[3] < 0.015  # 3% raw, but 100 impressions are thin evidence
+    _mean, var = post.log_moments()
+    assert var[3] > var[0] > 0

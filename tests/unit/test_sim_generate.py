@@ -94,3 +94,23 @@ def test_a_benchmark_can_step_it_week_by_week() -> None:
         rows = ad_matrix(m, day(7 * week - 30), day(7 * week - 1))
         assert rows.days[-1] == day(7 * week - 1)
         assert len(rows.days) == 30
+
+
+def test_cvr_multiplier_moves_the_cpa_band() -> None:
+    kwargs = dict(today=TODAY, history_days=14, breakdowns=False)
+    base = generate_market("meta", 12, 2, 6, 4, (2000.0, 2000.0), **kwargs)  # type: ignore[arg-type]
+    dear = generate_market("meta", 12, 2, 6, 4, (2000.0, 2000.0), cvr_multiplier=0.5, **kwargs)  # type: ignore[arg-type]
+    a = ad_matrix(base, day(-14), day(-1))
+    b = ad_matrix(dear, day(-14), day(-1))
+    assert abs(b.spend.sum() / a.spend.sum() - 1) < 0.05
+    assert 0.35 < b.true_conversions.sum() / a.true_conversions.sum() < 0.65
+
+
+def test_each_simulated_day_records_its_expected_outcome() -> None:
+    m = generate_market("tiktok", 13, 3, 9, 4, (3000.0, 3000.0), today=TODAY, history_days=28)
+    assert [d for d, _, _ in m.expected_days] == [day(k).toordinal() for k in range(-28, 0)]
+    realised = ad_matrix(m, day(-28), day(-1)).true_conversions.sum()
+    expected = sum(c for _, c, _ in m.expected_days)
+    assert abs(realised / expected - 1) < 0.05
+    spend = sum(s for _, _, s in m.expected_days)
+    assert abs(ad_matrix(m, day(-28), day(-1)).spend.sum() / 100 / spend - 1) < 0.02

@@ -2,8 +2,9 @@
 
 Each budget holder (the campaign under campaign budgets, else each ad set) gets a Michaelis–Menten
 curve conversions/day = V·s / (K + s). K is fitted on a grid of K / current spend from the holder's
-daily spend and conversions with a log-normal prior (daily spend rarely varies enough to identify K
-alone), V comes from the holder's pooled posterior conversion rate. Budgets then move towards one
+daily spend and conversions with a log-normal prior whose centre is pooled across the account's
+holders (daily spend rarely varies enough to identify K alone), V comes from the holder's pooled
+posterior conversion rate. Budgets then move towards one
 common marginal CPA θ inside the per-run step caps. With a stated target, θ is chosen so that the
 account's average CPA lands on it, but never more than `budget_target_drift` away from the
 budget-neutral θ in one run; without one (the target is then the pool's own CPA), θ keeps total
@@ -114,21 +115,11 @@ def find_holders(frame: Frame, plan: RunPlan) -> tuple[Holders, FloatArray, Floa
     return holders, spend_d, exp_d, conv_d
 
 
-def saturation_factor(
-    spend_d: FloatArray,
-    exposure_d: FloatArray,
-    conv_d: FloatArray,
-    ref_spend: FloatArray,
-    settings: EngineSettings,
+def saturation_loglik(
+    spend_d: FloatArray, exposure_d: FloatArray, conv_d: FloatArray, ref_spend: FloatArray
 ) -> FloatArray:
-    """Posterior mean of (K + s) / K = marginal CPA / average CPA at the current spend s.
-
-    Grid posterior over r = K / s: profile Poisson likelihood of daily conversions (V profiled
-    out) times a log-normal prior centred on `response_prior_ratio`.
-    """
-    n = spend_d.shape[0]
-    if n == 0:
-        return np.zeros(0)
+    """Per holder and grid point r = K / s: the profile Poisson log-likelihood of the daily
+    conversions under conversions/day = V·s / (K + s), with V profiled out."""
     r = _RATIO_GRID
     k = r[None, :, None] * np.maximum(ref_spend, 1.0)[:, None, None]
     g = exposure_d[:, None, :] / (k + spend_d[:, None, :])
@@ -138,14 +129,57 @@ def saturation_factor(
     ll = np.where(c > 0, c * log_g, 0.0).sum(axis=2)
     total_g = g.sum(axis=2)
     ll -= conv_d.sum(axis=1)[:, None] * np.log(np.maximum(total_g, 1e-300))
-    lp = -((np.log(r) - math.log(settings.response_prior_ratio)) ** 2) / (
+    return np.asarray(ll, dtype=np.float64)
+
+
+def _log_prior(centre: float, settings: EngineSettings) -> FloatArray:
+    lp = -((np.log(_RATIO_GRID) - math.log(centre)) ** 2) / (
         2.0 * settings.response_prior_log_sd**2
     )
-    logpost = ll + lp[None, :]
+    return np.asarray(lp - special.logsumexp(lp), dtype=np.float64)
+
+
+def pooled_prior_centre(ll: FloatArray, settings: EngineSettings) -> float:
+    """The account's typical K / s: the log-normal prior centre that best explains every
+    holder's curvature at once (type-II maximum likelihood over the grid), shrunk towards
+    `response_prior_ratio` by a log-normal hyperprior. One holder's days rarely vary enough to
+    show its own curvature; together they show the account's."""
+    if ll.shape[0] == 0:
+        return settings.response_prior_ratio
+    centres = _RATIO_GRID
+    hyper = -((np.log(centres) - math.log(settings.response_prior_ratio)) ** 2) / (
+        2.0 * settings.response_pool_log_sd**2
+    )
+    priors = np.stack([_log_prior(float(c), settings) for c in centres])  # (centre, grid)
+    score = special.logsumexp(ll[:, None, :] + priors[None, :, :], axis=2).sum(axis=0)
+    return float(centres[int(np.argmax(score + hyper))])
+
+
+def saturation_factor(
+    spend_d: FloatArray,
+    exposure_d: FloatArray,
+    conv_d: FloatArray,
+    ref_spend: FloatArray,
+    settings: EngineSettings,
+    centre: float | None = None,
+) -> FloatArray:
+    """Posterior mean of (K + s) / K = marginal CPA / average CPA at the current spend s.
+
+    Grid posterior over r = K / s: profile Poisson likelihood of daily conversions (V profiled
+    out) times a log-normal prior centred on the pooled centre of all the account's holders
+    (or `centre` when given).
+    """
+    n = spend_d.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    ll = saturation_loglik(spend_d, exposure_d, conv_d, ref_spend)
+    if centre is None:
+        centre = pooled_prior_centre(ll, settings)
+    logpost = ll + _log_prior(centre, settings)[None, :]
     logpost -= logpost.max(axis=1, keepdims=True)
     w = np.exp(logpost)
     w /= w.sum(axis=1, keepdims=True)
-    return np.asarray(w @ (1.0 + 1.0 / r), dtype=np.float64)
+    return np.asarray(w @ (1.0 + 1.0 / _RATIO_GRID), dtype=np.float64)
 
 
 def _spend_at(
@@ -186,9 +220,13 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     k = np.maximum(s, 1.0) / (factor - 1.0)
     v = lam * (k + s)
 
-    step = np.minimum(
-        st.budget_max_step_fraction, st.budget_max_step_cents / np.maximum(h.budget, 1.0)
+    # A budget change above the platform's significant-edit threshold restarts learning, which
+    # costs more than a faster move gains: stay under it.
+    max_fraction = min(
+        st.budget_max_step_fraction,
+        st.learning_safe_budget_step.get(frame.inp.platform, st.budget_max_step_fraction),
     )
+    step = np.minimum(max_fraction, st.budget_max_step_cents / np.maximum(h.budget, 1.0))
     mins = np.array(
         [st.min_daily_budget(frame.inp.platform, kind) for kind in h.kinds], dtype=np.float64
     )
@@ -213,7 +251,7 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     span_lo = float(np.min(marginal[el])) / 100.0
     span_hi = float(np.max(marginal[el])) * 100.0
     theta_neutral = _bisect(lambda t: totals(t)[0], span_lo, span_hi, float(s.sum()))
-    if frame.inp.target_cpa_cents:
+    if frame.inp.target_cpa_cents and not st.budget_hold_total:
         theta_target = _bisect(avg_cpa, span_lo, span_hi, target)
         drift = st.budget_target_drift
         theta = min(max(theta_target, theta_neutral / drift), theta_neutral * drift)
@@ -237,7 +275,7 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
         raise_ = want > budget
         # Whole currency units, rounded towards the current budget so caps are never exceeded.
         new = int(math.floor(want / 100.0) * 100) if raise_ else int(math.ceil(want / 100.0) * 100)
-        cap = min(int(budget * st.budget_max_step_fraction), st.budget_max_step_cents)
+        cap = min(int(budget * max_fraction), st.budget_max_step_cents)
         new = min(max(new, budget - cap), budget + cap)
         new = max(new, int(mins[n])) if new < budget else new
         if abs(new - budget) < max(st.budget_min_change_fraction * budget, 100):

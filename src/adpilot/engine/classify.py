@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from adpilot.engine.estimates import GammaPosterior, normal_cdf
+from adpilot.engine.estimates import BetaPosterior, GammaPosterior, normal_cdf
 from adpilot.engine.types import AD_CLASSES, AdClass, EngineSettings, FloatArray
 from adpilot.engine.windows import WindowSums
 
@@ -48,6 +48,7 @@ class FatigueSignals:
     ctr_falling: BoolArray
     frequency_recent: FloatArray  # NaN where the platform reports none
     recent: GammaPosterior
+    earlier: GammaPosterior  # the same ad before the recent window
     p_recent_above: FloatArray  # P(recent CPA > target)
 
 
@@ -58,6 +59,18 @@ def _log_ctr(clicks: FloatArray, impressions: FloatArray) -> tuple[FloatArray, F
     return np.log(ctr), np.clip(var, 1e-12, None)
 
 
+def _window_log_ctr(
+    clicks: FloatArray, impressions: FloatArray, centre: FloatArray | None, strength: float
+) -> tuple[FloatArray, FloatArray]:
+    """Posterior mean and variance of a window's log CTR under a Beta prior of `strength`
+    impressions centred on the ad's pooled CTR (Jeffreys smoothing when no centre is given)."""
+    if centre is None:
+        return _log_ctr(clicks, impressions)
+    prior = BetaPosterior(strength * centre, strength * (1.0 - centre))
+    mean, var = prior.update(clicks, impressions).log_moments()
+    return mean, np.clip(var, 1e-12, None)
+
+
 def fatigue_signals(
     ws: WindowSums,
     prior: GammaPosterior,
@@ -66,6 +79,7 @@ def fatigue_signals(
     settings: EngineSettings,
     recent: int = 7,
     longer: int = 30,
+    ctr_centre: FloatArray | None = None,
 ) -> FatigueSignals:
     """Detect creative fatigue: CPA worsening across windows with falling CTR or high frequency."""
     rc = ws.get("conversions", recent)
@@ -81,8 +95,9 @@ def fatigue_signals(
 
     ri, rk = ws.get("impressions", recent), ws.get("clicks", recent)
     ei, ek = ws.between("impressions", recent, longer), ws.between("clicks", recent, longer)
-    lr, lvr = _log_ctr(rk, ri)
-    le, lve = _log_ctr(ek, ei)
+    strength = settings.ctr_window_prior_impressions
+    lr, lvr = _window_log_ctr(rk, ri, ctr_centre, strength)
+    le, lve = _window_log_ctr(ek, ei, ctr_centre, strength)
     with np.errstate(divide="ignore", invalid="ignore"):
         ctr_r = np.where(ri > 0, rk / ri, np.nan)
         ctr_e = np.where(ei > 0, ek / ei, np.nan)
@@ -119,6 +134,7 @@ def fatigue_signals(
         ctr_falling=ctr_falling,
         frequency_recent=frequency_recent,
         recent=post_r,
+        earlier=post_e,
         p_recent_above=p_recent_above,
     )
 

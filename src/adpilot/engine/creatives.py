@@ -8,8 +8,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from adpilot.engine.frame import Frame
+from adpilot.engine.learning import learning_cost, new_creative_gain, refresh_gain
 from adpilot.engine.pauses import fatigue_evidence, fatigue_text
-from adpilot.engine.plan import RunPlan, cents, make_proposal, prob, rounded, target_label
+from adpilot.engine.plan import (
+    RunPlan,
+    cents,
+    learning_clause,
+    make_proposal,
+    prob,
+    rounded,
+    target_label,
+)
 from adpilot.engine.text import entity_ref, money, percent, plural, quoted
 from adpilot.engine.types import CreativeInput, EngineSettings, Proposal
 
@@ -80,15 +89,23 @@ def _creative_evidence(c: CreativeInput) -> dict[str, object]:
 
 
 def propose_replace(frame: Frame, plan: RunPlan, picker: CreativePicker, i: int) -> Proposal | None:
-    """replace_creative for a FATIGUED ad when a fresh eligible creative exists."""
+    """replace_creative for a FATIGUED ad when a fresh eligible creative exists and the
+    conversions it should win back over the horizon beat the ad set's new learning phase."""
     j = int(frame.ad_adset[i])
     if i in plan.touched_ads:
+        return None
+    st = frame.settings
+    gain = float(refresh_gain(frame)[i])
+    cost = float(learning_cost(frame)[j])
+    relearning = j in plan.relearning
+    if gain <= (0.0 if relearning else cost):
         return None
     creative = picker.pick(j, plan)
     if creative is None:
         return None
     plan.creatives_used.setdefault(j, set()).add(creative.id)
     plan.touched_ads.add(i)
+    plan.relearning.add(j)
     ad, adset = frame.ads[i], frame.adsets[j]
     conf = prob(float(frame.fatigue.p_decline[i]))
     old_name = picker.name_of(ad.ads_content_id)
@@ -96,9 +113,13 @@ def propose_replace(frame: Frame, plan: RunPlan, picker: CreativePicker, i: int)
     evidence: dict[str, object] = {"class": "FATIGUED", **fatigue_evidence(frame, i)}
     evidence["newCreative"] = _creative_evidence(creative)
     evidence["targetCpaCents"] = rounded(frame.target or 0.0, 2)
+    evidence["expectedGainConversions"] = rounded(gain, 2)
+    evidence["learningCostConversions"] = rounded(0.0 if relearning else cost, 2)
+    evidence["horizonDays"] = st.edit_horizon_days
     rationale = (
         f"Fatigued — {fatigue_text(frame, i)}; {percent(conf)} likely its conversion rate "
-        f"declined. {_creative_desc(creative, frame.settings)} has not run in this ad set."
+        f"declined. {_creative_desc(creative, frame.settings)} has not run in this ad set: "
+        f"{learning_clause(gain, cost, st.edit_horizon_days, relearning)}."
     )
     return make_proposal(
         action_type="replace_creative",
@@ -201,6 +222,11 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
         p_ok = np.full(len(frame.adsets), 0.5)
     out: list[Proposal] = []
     cur = frame.inp.currency
+    cost_all = learning_cost(frame)
+    remaining_all = np.array(
+        [plan.remaining_ads(frame, j) for j in range(len(frame.adsets))], dtype=np.float64
+    )
+    gain_all = new_creative_gain(frame, remaining_all)
     candidates: Sequence[int] = np.flatnonzero(frame.adset_live & ~frame.adset_learning).tolist()
     for j in sorted(candidates, key=lambda k: (-p_ok[k], k)):
         if j in plan.paused_adsets or p_ok[j] < st.min_confidence:
@@ -208,10 +234,15 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
         remaining = plan.remaining_ads(frame, j)
         if remaining >= st.creative_slots:
             continue
+        gain, cost = float(gain_all[j]), float(cost_all[j])
+        relearning = j in plan.relearning
+        if gain <= (0.0 if relearning else cost):
+            continue
         creative = picker.pick(j, plan)
         if creative is None:
             continue
         plan.creatives_used.setdefault(j, set()).add(creative.id)
+        plan.relearning.add(j)
         adset = frame.adsets[j]
         n = int(frame.active_ads[j])
         conf = prob(float(p_ok[j]))
@@ -245,7 +276,8 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
                     f"The ad set has {plural(remaining, 'active ad')}{after} for "
                     f"{plural(st.creative_slots, 'slot')}; "
                     f"{_creative_desc(creative, frame.settings)} is eligible and has not run "
-                    f"here.{perf}"
+                    f"here.{perf} A new creative: "
+                    f"{learning_clause(gain, cost, st.edit_horizon_days, relearning)}."
                 ),
                 confidence=conf,
                 evidence={
@@ -256,6 +288,9 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
                     "spendCents": cents(spend),
                     "conversions": conv,
                     "newCreative": _creative_evidence(creative),
+                    "expectedGainConversions": rounded(gain, 2),
+                    "learningCostConversions": rounded(0.0 if relearning else cost, 2),
+                    "horizonDays": st.edit_horizon_days,
                 },
                 fingerprint={"creative": creative.id},
             )

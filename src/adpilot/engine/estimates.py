@@ -1,4 +1,5 @@
-"""Hierarchical Gamma–Poisson estimates of conversions per cent, pooled account → ad.
+"""Hierarchical Gamma–Poisson estimates of conversions per cent, pooled account → ad, and
+Beta–Binomial estimates of click-through rate, pooled ad set → ad.
 
 Conversions of an entity over a window are Poisson(λ · exposure), where exposure is spend in cents
 (optionally scaled down on recent days whose conversions are not all reported yet) and λ is
@@ -171,3 +172,74 @@ def fit_hierarchy(
 
 def normal_cdf(x: FloatArray) -> FloatArray:
     return np.asarray(special.ndtr(x), dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class BetaPosterior:
+    """Beta(alpha, beta) over a click-through rate, one element per entity."""
+
+    alpha: FloatArray
+    beta: FloatArray
+
+    def update(self, clicks: FloatArray, impressions: FloatArray) -> BetaPosterior:
+        clicks = np.minimum(clicks, impressions)
+        return BetaPosterior(self.alpha + clicks, self.beta + impressions - clicks)
+
+    def mean(self) -> FloatArray:
+        return np.asarray(self.alpha / (self.alpha + self.beta), dtype=np.float64)
+
+    def log_moments(self) -> tuple[FloatArray, FloatArray]:
+        """Mean and variance of log CTR (exact for a Beta)."""
+        total = self.alpha + self.beta
+        mean = special.digamma(self.alpha) - special.digamma(total)
+        var = special.polygamma(1, self.alpha) - special.polygamma(1, total)
+        return np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)
+
+
+def beta_strength(
+    clicks: FloatArray, impressions: FloatArray, parent_ctr: FloatArray, lo: float, hi: float
+) -> float:
+    """Method-of-moments strength m of Beta(m·p, m·(1 − p)) priors around the parents' CTRs.
+
+    Under p_ad ~ Beta(m·p, m·(1 − p)), k ~ Binomial(n, p_ad):
+    E[(k − np)² − np(1 − p)] = n(n − 1)·p(1 − p) / (m + 1). Children are weighted so that big
+    ones stop dominating once their own data outweighs the prior (as in `moment_shape`).
+    """
+    mask = (impressions > 1) & (parent_ctr > 0) & (parent_ctr < 1)
+    if not np.any(mask):
+        return hi
+    n, k, p = impressions[mask], clicks[mask], parent_ctr[mask]
+    excess = (k - n * p) ** 2 - n * p * (1.0 - p)
+    scale = n * (n - 1.0) * p * (1.0 - p)
+    m = hi
+    for _ in range(4):
+        w = 1.0 / (1.0 + n / m) ** 2
+        inv = float(np.sum(w * excess) / np.sum(w * scale))
+        if inv <= 0.0:
+            return hi
+        m = float(np.clip(1.0 / inv - 1.0, lo, hi))
+    return m
+
+
+def fit_ctr(
+    clicks: FloatArray,
+    impressions: FloatArray,
+    ad_adset: IntArray,
+    n_adsets: int,
+    settings: EngineSettings,
+) -> tuple[BetaPosterior, BetaPosterior, float]:
+    """(ad-level prior, ad posterior, prior strength): each ad's CTR pooled with its ad set's."""
+    s_clicks = group_sum(clicks, ad_adset, n_adsets)
+    s_imps = group_sum(impressions, ad_adset, n_adsets)
+    # Jeffreys-smoothed ad set CTR: defined even for an ad set without impressions.
+    set_ctr = (s_clicks + 0.5) / (s_imps + 1.0)
+    parent = set_ctr[ad_adset] if len(ad_adset) else np.zeros(0)
+    m = beta_strength(
+        clicks,
+        impressions,
+        parent,
+        settings.ctr_prior_strength_min,
+        settings.ctr_prior_strength_max,
+    )
+    prior = BetaPosterior(m * parent, m * (1.0 - parent))
+    return prior, prior.update(clicks, impressions), m

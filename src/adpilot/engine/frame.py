@@ -16,7 +16,14 @@ from adpilot.engine.classify import (
     fatigue_signals,
     performance_score,
 )
-from adpilot.engine.estimates import GammaPosterior, Hierarchy, fit_hierarchy, lag_shares
+from adpilot.engine.estimates import (
+    BetaPosterior,
+    GammaPosterior,
+    Hierarchy,
+    fit_ctr,
+    fit_hierarchy,
+    lag_shares,
+)
 from adpilot.engine.types import (
     AdClass,
     AdInput,
@@ -64,6 +71,7 @@ class Frame:
     adset_w: WindowSums
     campaign_w: WindowSums
     hier: Hierarchy
+    ctr: BetaPosterior  # each ad's click-through rate, pooled with its ad set's
     ad: LevelEstimates
     adset: LevelEstimates
     campaign: LevelEstimates
@@ -165,8 +173,13 @@ def build_frame(inp: EngineInput) -> Frame:
         target,
         st,
     )
+    _ctr_prior, ctr, _ctr_strength = fit_ctr(
+        ad_w.get("clicks", full), ad_w.get("impressions", full), ad_adset, len(adsets), st
+    )
     freq_recent = _recent_frequency(frequency, 7)
-    fatigue = fatigue_signals(ad_w, hier.ad_prior, freq_recent, target, st, 7, full)
+    fatigue = fatigue_signals(
+        ad_w, hier.ad_prior, freq_recent, target, st, 7, full, ctr_centre=ctr.mean()
+    )
 
     ad_active = np.array([a.status == _ACTIVE for a in ads], dtype=bool)
     adset_active = np.array([a.status == _ACTIVE for a in adsets], dtype=bool)
@@ -259,6 +272,7 @@ def build_frame(inp: EngineInput) -> Frame:
         adset_w=adset_w,
         campaign_w=campaign_w,
         hier=hier,
+        ctr=ctr,
         ad=ad_est,
         adset=adset_est,
         campaign=campaign_est,

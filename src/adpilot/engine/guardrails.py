@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from adpilot.engine.fingerprint import evidence_changed
 from adpilot.engine.text import entity_ref, money
 from adpilot.engine.types import (
@@ -123,16 +125,47 @@ class GuardedProposal:
         return self.held_reason is not None
 
 
+def _metric_totals(inp: EngineInput, days: int) -> dict[str, tuple[int, int]]:
+    """(impressions, spend cents) over the last `days` days per ad, ad set and campaign."""
+    m = inp.metrics
+    n = len(m.ad_ids)
+    if n == 0:
+        return {}
+    imps = np.asarray(m.impressions, dtype=np.float64).reshape(n, -1)[:, -days:].sum(axis=1)
+    spend = np.asarray(m.spend_cents, dtype=np.float64).reshape(n, -1)[:, -days:].sum(axis=1)
+    totals: dict[str, list[float]] = {}
+    parents = {ad.id: (ad.adset_id, ad.campaign_id) for ad in inp.ads}
+    for ad_id, i, s in zip(m.ad_ids, imps.tolist(), spend.tolist(), strict=True):
+        for key in (ad_id, *parents.get(ad_id, ())):
+            row = totals.setdefault(key, [0.0, 0.0])
+            row[0] += i
+            row[1] += s
+    return {k: (round(v[0]), round(v[1])) for k, v in totals.items()}
+
+
 def build_context(
-    inp: EngineInput, result: EngineResult, window: int | None = None
+    inp: EngineInput, result: EngineResult | None = None, window: int | None = None
 ) -> GuardrailContext:
-    """Facts for every entity of an engine input, with the classes of its result."""
+    """Facts for every entity of an engine input, with the classes of its result.
+
+    Without a result (proposals from elsewhere, e.g. a rule set in the quality benchmark) the
+    evidence sums come straight from the input's metrics and no entity has a class.
+    """
     days = window or max(len(inp.dates), 1)
-    assessed = {
-        a.entity_id: a
-        for group in (result.assessments, result.adset_assessments, result.campaign_assessments)
-        for a in group
-    }
+    assessed = (
+        {
+            a.entity_id: a
+            for group in (
+                result.assessments,
+                result.adset_assessments,
+                result.campaign_assessments,
+            )
+            for a in group
+        }
+        if result is not None
+        else {}
+    )
+    raw = _metric_totals(inp, days) if result is None else {}
 
     def facts(
         entity_type: EntityType,
@@ -144,6 +177,10 @@ def build_context(
     ) -> EntityFacts:
         a = assessed.get(entity_id)
         stats = (a.windows.get(days) or a.windows[max(a.windows)]) if a else None
+        if stats is not None:
+            imps, spend = stats.impressions, stats.spend_cents
+        else:
+            imps, spend = raw.get(entity_id, (0, 0))
         return EntityFacts(
             entity_type=entity_type,
             entity_id=entity_id,
@@ -151,8 +188,8 @@ def build_context(
             status=status,
             created_at=created,
             parent_id=parent,
-            impressions=stats.impressions if stats else 0,
-            spend_cents=stats.spend_cents if stats else 0,
+            impressions=imps,
+            spend_cents=spend,
             ad_class=a.ad_class if a else None,
         )
 

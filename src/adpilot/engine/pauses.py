@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 
-from adpilot.engine.estimates import normal_cdf
+from adpilot.engine.estimates import GammaPosterior, normal_cdf
 from adpilot.engine.frame import Frame
+from adpilot.engine.learning import learning_cost, pause_gain
 from adpilot.engine.plan import (
     RunPlan,
     cents,
+    learning_clause,
     make_proposal,
     prob,
     rounded,
@@ -159,12 +161,8 @@ def fatigue_evidence(frame: Frame, i: int) -> dict[str, object]:
     }
 
 
-def p_worse_than_siblings(frame: Frame, window: int) -> FloatArray:
-    """P(the ad converts worse than the other active ads of its ad set, by the sibling margin).
-
-    Pausing an ad moves its spend to its siblings, so it only helps when they convert better.
-    """
-    st = frame.settings
+def _sibling_posteriors(frame: Frame, window: int) -> tuple[GammaPosterior, GammaPosterior]:
+    """(the ad's own posterior, its active siblings' pooled posterior) over `window` days."""
     ws, n_sets = frame.ad_w, len(frame.adsets)
     conv, exp = ws.get("conversions", window), ws.get("exposure", window)
     active = frame.ad_active.astype(np.float64)
@@ -172,6 +170,21 @@ def p_worse_than_siblings(frame: Frame, window: int) -> FloatArray:
     set_exp = group_sum(exp * active, frame.ad_adset, n_sets)[frame.ad_adset]
     rest = frame.hier.ad_prior.update(set_conv - conv * active, set_exp - exp * active)
     own = frame.hier.ad_prior.update(conv, exp)
+    return own, rest
+
+
+def sibling_rate(frame: Frame, window: int) -> FloatArray:
+    """Posterior mean conversions per cent of each ad's active siblings."""
+    return _sibling_posteriors(frame, window)[1].mean_rate()
+
+
+def p_worse_than_siblings(frame: Frame, window: int) -> FloatArray:
+    """P(the ad converts worse than the other active ads of its ad set, by the sibling margin).
+
+    Pausing an ad moves its spend to its siblings, so it only helps when they convert better.
+    """
+    st = frame.settings
+    own, rest = _sibling_posteriors(frame, window)
     m_own, v_own = own.log_rate_moments()
     m_rest, v_rest = rest.log_rate_moments()
     gap = math.log(1.0 + st.pause_sibling_margin)
@@ -204,18 +217,50 @@ def ad_pause_candidates(frame: Frame, plan: RunPlan) -> list[tuple[int, float, f
     return sorted(((i, float(conf[i]), float(p_rest[i])) for i in idx), key=lambda t: (-t[1], t[0]))
 
 
+def pause_weighing(frame: Frame) -> tuple[FloatArray, FloatArray]:
+    """Per ad: (conversions a pause wins over the horizon, learning cost to its ad set)."""
+    classes = np.array(frame.ad.classes)
+    fatigued = classes == "FATIGUED"
+    rate = np.where(fatigued, sibling_rate(frame, 7), sibling_rate(frame, frame.window))
+    gain = pause_gain(frame, rate)
+    # A tired ad's own rate is its recent one, not the window's average.
+    days = min(7, max(frame.n_days, 1))
+    spend = frame.ad_w.get("spend", days) / days
+    tired_gain = (
+        spend * (rate - frame.fatigue.recent.mean_rate()) * frame.settings.edit_horizon_days
+    )
+    gain = np.where(fatigued, tired_gain, gain)
+    cost = learning_cost(frame)[frame.ad_adset] if len(frame.ads) else np.zeros(0)
+    return np.asarray(gain, dtype=np.float64), np.asarray(cost, dtype=np.float64)
+
+
 def propose_ad_pause(
-    frame: Frame, plan: RunPlan, i: int, confidence: float, p_rest: float
+    frame: Frame,
+    plan: RunPlan,
+    i: int,
+    confidence: float,
+    p_rest: float,
+    weighing: tuple[FloatArray, FloatArray] | None = None,
 ) -> Proposal | None:
-    """pause_ad for ad i unless it is the last active ad of its ad set after this run's pauses."""
+    """pause_ad for ad i unless it is the last active ad of its ad set after this run's pauses,
+    or the conversions its spend wins elsewhere do not repay the ad set's new learning phase."""
     j = int(frame.ad_adset[i])
     if i in plan.touched_ads or plan.remaining_ads(frame, j) < 2:
         return None
+    gain_all, cost_all = weighing if weighing is not None else pause_weighing(frame)
+    gain, cost = float(gain_all[i]), float(cost_all[i])
+    relearning = j in plan.relearning
+    klass = frame.ad.classes[i]
+    # A critical ad (money without return) is stopped whatever the re-learning costs.
+    critical = klass == "CRITICAL"
+    if not critical and gain <= (0.0 if relearning else cost):
+        return None
     plan.remove_ad(j, i)
+    plan.relearning.add(j)
     st, target, cur, w = frame.settings, frame.target, frame.inp.currency, frame.window
     assert target is not None
     ad, adset = frame.ads[i], frame.adsets[j]
-    est, klass = frame.ad, frame.ad.classes[i]
+    est = frame.ad
     conf = prob(confidence)
     crit = min(st.critical_window_days, max(frame.n_days, 1))
     spend_c, conv_c = (
@@ -236,13 +281,19 @@ def propose_ad_pause(
         "pAboveTarget": rounded(est.p_above[i], 3),
         "score": rounded(est.score[i], 1),
         "pWorseThanSiblings": rounded(p_rest, 3),
+        "expectedGainConversions": rounded(gain, 2),
+        "learningCostConversions": rounded(0.0 if relearning else cost, 2),
+        "horizonDays": st.edit_horizon_days,
     }
+    weighed = learning_clause(gain, cost, st.edit_horizon_days, relearning)
+    if critical and not relearning and gain <= cost:
+        weighed += " (spend without return is stopped regardless)"
     if klass == "FATIGUED":
         evidence.update(fatigue_evidence(frame, i))
         rationale = (
             f"Fatigued — {fatigue_text(frame, i)}; {percent(conf)} likely that its current CPA "
             f"is above {target_text(frame)}, and no fresh eligible creative is available to swap "
-            f"in."
+            f"in; moving its spend to its siblings: {weighed}."
         )
     else:
         if klass == "CRITICAL" and spend_c > st.critical_spend_cents and conv_c == 0:
@@ -251,7 +302,9 @@ def propose_ad_pause(
         else:
             head = cpa_phrase(spend_w, conv_w, w, cur, target_text(frame))
         tail = _estimate_tail(frame, est.cpa_estimate[i], est.cpa_low[i], est.cpa_high[i], conf)
-        rationale = f"{CLASS_LABEL[klass]} — {head}; {tail}."
+        rationale = (
+            f"{CLASS_LABEL[klass]} — {head}; {tail}. Moving its spend to its siblings: {weighed}."
+        )
     return make_proposal(
         action_type="pause_ad",
         entity_type="ad",

@@ -23,6 +23,9 @@ class RunPlan:
     paused_per_campaign: dict[int, int] = field(default_factory=dict)
     creatives_used: dict[int, set[str]] = field(default_factory=dict)  # ad set → creatives
     touched_ads: set[int] = field(default_factory=set)
+    # Ad sets whose learning phase an edit of this run already restarts: further edits there
+    # cost no extra learning.
+    relearning: set[int] = field(default_factory=set)
 
     def remaining_ads(self, frame: Frame, adset: int) -> int:
         return int(frame.active_ads[adset]) - self.removed_ads.get(adset, 0)
@@ -30,6 +33,16 @@ class RunPlan:
     def remove_ad(self, adset: int, ad: int) -> None:
         self.removed_ads[adset] = self.removed_ads.get(adset, 0) + 1
         self.touched_ads.add(ad)
+
+
+def learning_clause(gain: float, cost: float, horizon: float, relearning: bool) -> str:
+    """The rationale's weighing of an edit's expected gain against its learning cost."""
+    text = f"about {gain:.1f} more conversions expected over {horizon:g} days"
+    if cost > 0 and not relearning:
+        text += f", against about {cost:.1f} lost while the ad set re-learns"
+    elif relearning:
+        text += " (the ad set re-learns for another change of this run anyway)"
+    return text
 
 
 def cents(value: float) -> int:

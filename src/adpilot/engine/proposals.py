@@ -13,7 +13,12 @@ from adpilot.engine.breakdowns import propose_schedules, propose_targeting
 from adpilot.engine.budget import propose_budgets
 from adpilot.engine.creatives import CreativePicker, propose_prunes, propose_pushes, propose_replace
 from adpilot.engine.frame import Frame
-from adpilot.engine.pauses import ad_pause_candidates, propose_ad_pause, propose_adset_pauses
+from adpilot.engine.pauses import (
+    ad_pause_candidates,
+    pause_weighing,
+    propose_ad_pause,
+    propose_adset_pauses,
+)
 from adpilot.engine.plan import RunPlan
 from adpilot.engine.types import Proposal
 
@@ -36,8 +41,9 @@ def build_proposals(frame: Frame) -> list[Proposal]:
         if replaced is not None:
             out.append(replaced)
 
+    weighing = pause_weighing(frame)
     for i, confidence, p_rest in ad_pause_candidates(frame, plan):
-        paused = propose_ad_pause(frame, plan, i, confidence, p_rest)
+        paused = propose_ad_pause(frame, plan, i, confidence, p_rest, weighing)
         if paused is not None:
             out.append(paused)
 

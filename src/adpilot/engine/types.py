@@ -64,6 +64,17 @@ def _default_min_budgets() -> dict[str, dict[str, int]]:
     }
 
 
+def _default_learning_safe_steps() -> dict[str, float]:
+    # The largest budget change (fraction) that is not a "significant edit" restarting the
+    # platform's learning phase. Apple Ads has no learning phase.
+    return {"meta": 0.2, "tiktok": 0.2}
+
+
+def _default_learning_events() -> dict[str, int]:
+    # Optimisation events a platform's learning phase needs to settle (Apple Ads has none).
+    return {"meta": 50, "tiktok": 25}
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """Every threshold of the engine; the first block are the layer settings of SPEC §4."""
@@ -94,6 +105,16 @@ class EngineSettings:
         default_factory=_default_min_budgets
     )
     meta_max_budget_changes_per_hour: int = 4
+    learning_safe_budget_step: Mapping[str, float] = field(
+        default_factory=_default_learning_safe_steps
+    )
+    # The learning phase an edit restarts: until this many events or days, at this efficiency.
+    learning_events: Mapping[str, int] = field(default_factory=_default_learning_events)
+    learning_days: float = 7.0
+    learning_efficiency: float = 0.825
+    # Weeks over which an edit's gain is counted against the learning it costs.
+    edit_horizon_days: float = 28.0
+    creative_quality_cv_min: float = 0.35
     # Creatives (SPEC §4.3).
     creative_slots: int = 4
     organic_score_threshold: float = 4.0
@@ -111,8 +132,12 @@ class EngineSettings:
     under_delivery_fraction: float = 0.8
     response_prior_ratio: float = 1.5
     response_prior_log_sd: float = 0.7
+    response_pool_log_sd: float = 0.5  # hyperprior on the account's pooled K / s centre
     budget_target_drift: float = 1.25
     exploration_budget_share: float = 0.05
+    # Hold the account's total daily budget even when a target is stated: budgets only move
+    # between holders (an advertiser with a fixed budget; the quality benchmark's protocol).
+    budget_hold_total: bool = False
     fatigue_min_spend_multiple: float = 3.0
     fatigue_min_worsening: float = 0.2
     fatigue_frequency: float = 3.0
@@ -127,6 +152,11 @@ class EngineSettings:
     attribution_lag_share: tuple[float, ...] = (0.5, 0.8, 0.87, 0.9, 0.95, 0.98, 1.0)
     prior_shape_min: float = 2.0
     prior_shape_max: float = 20.0
+    # Beta–Binomial CTR: the ad-level prior's strength (impressions) is estimated inside these
+    # bounds; a window's CTR is judged with a weak prior centred on the ad's pooled CTR.
+    ctr_prior_strength_min: float = 100.0
+    ctr_prior_strength_max: float = 100_000.0
+    ctr_window_prior_impressions: float = 200.0
 
     def min_daily_budget(self, platform: str, entity_type: str) -> int:
         """The platform's minimum daily budget (cents) for a campaign or ad set budget."""

@@ -39,6 +39,9 @@ class Plan:
     spend_country: F8  # (S, G) spend share
     p_hour: F8  # (S, 24)
     conv_hour: F8  # (S, 24)
+    cpm_base: F8  # per ad set, dollars per 1000 impressions before saturation
+    h_eff: F8  # per ad set, the saturation spend after targeting and dayparts, dollars/day
+    learn_mult: F8  # per ad set, the efficiency multiplier of a learning phase (1 otherwise)
 
 
 def _safe_div(num: F8, den: F8) -> F8:
@@ -154,6 +157,9 @@ def plan_day(
         spend_country=spend_country,
         p_hour=p_hour,
         conv_hour=conv_hour,
+        cpm_base=cpm,
+        h_eff=h_eff,
+        learn_mult=learn_mult,
     )
 
 
@@ -166,6 +172,9 @@ class DayResult:
     frequency: F8
     by_country: npt.NDArray[np.int32] | None  # (S, G, 4): spend cents, impressions, clicks, conv
     by_hour: npt.NDArray[np.int32] | None  # (S, 24, 4)
+    # The day's expectation before count noise: what benchmarks score decisions on.
+    expected_conversions: float = 0.0
+    expected_spend: float = 0.0  # dollars
 
 
 def simulate_day(m: Market, day: int, rng: np.random.Generator) -> DayResult:
@@ -214,7 +223,17 @@ def simulate_day(m: Market, day: int, rng: np.random.Generator) -> DayResult:
 
     ads.cum = ads.cum + impressions
     _update_learning(m, day, conversions)
-    return DayResult(spend, impressions, clicks, conversions, frequency, by_country, by_hour)
+    return DayResult(
+        spend,
+        impressions,
+        clicks,
+        conversions,
+        frequency,
+        by_country,
+        by_hour,
+        expected_conversions=float(np.sum(lam * plan.ctr * plan.cvr)),
+        expected_spend=float(np.sum(plan.spend[plan.set_on])),
+    )
 
 
 def _breakdown(

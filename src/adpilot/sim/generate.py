@@ -58,6 +58,7 @@ def generate_market(
     pool_size: int | None = None,
     breakdowns: bool = True,
     retain_days: int = 60,
+    cvr_multiplier: float = 1.0,
     timezone: str = "UTC",
     account_external_id: str | None = None,
 ) -> Market:
@@ -68,7 +69,8 @@ def generate_market(
     ads created in the last 6 days), `regime_shift` (a given shift, or "cpm"/"cvr" for a random
     one in the 12 weeks after `today`), `lag` (attribution lag profile), `cbo_share` (share of
     campaigns under a campaign budget; Apple always budgets on campaigns), `pool_size` (unused
-    creatives in the library). Step it with `advance_to`; read it with `adpilot.sim.reports`.
+    creatives in the library), `cvr_multiplier` (scales every ad set's conversion rate, to move
+    the account's CPA band). Step it with `advance_to`; read it with `adpilot.sim.reports`.
     """
     if n_campaigns < 1 or n_adsets < n_campaigns:
         raise ValueError("need at least one campaign and one ad set per campaign")
@@ -147,5 +149,7 @@ def generate_market(
         retain_days=max(retain_days, history_days),
     )
     market = b.build(params)
+    if cvr_multiplier != 1.0:
+        market.adsets.cvr = np.minimum(market.adsets.cvr * cvr_multiplier, 0.9)
     market.advance_to(today - dt.timedelta(days=1))
     return market

@@ -133,6 +133,9 @@ class Market:
         self.history = history or History(day0=self._through + 1)
         self.edits = edits
         self._index: dict[str, dict[str, int]] | None = None
+        # (day ordinal, expected conversions, expected spend in dollars) of recently simulated
+        # days, before count noise; transient (not part of the saved state).
+        self.expected_days: list[tuple[int, float, float]] = []
 
     # ---------------------------------------------------------------- time
 
@@ -162,6 +165,7 @@ class Market:
             hist.clicks.append(result.clicks)
             hist.conversions.append(result.conversions)
             hist.frequency.append(result.frequency)
+            self.expected_days.append((current, result.expected_conversions, result.expected_spend))
             if result.by_country is not None and result.by_hour is not None:
                 hist.by_country.append(result.by_country)
                 hist.by_hour.append(result.by_hour)
@@ -172,6 +176,7 @@ class Market:
         return done
 
     def _trim_history(self) -> None:
+        self.expected_days = self.expected_days[-self.params.retain_days :]
         hist = self.history
         extra = hist.days - self.params.retain_days
         if extra <= 0:

@@ -1,0 +1,1 @@
+"""`adpilot bench quality`: decision quality of policies on simulated accounts (paired seeds)."""

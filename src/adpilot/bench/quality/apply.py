@@ -1,0 +1,199 @@
+"""Applying a cycle's guardrail-approved proposals to the market, and auditing them.
+
+The audit re-checks the hard limits of SPEC §4.4 on what was actually applied, independently of
+the guardrail code, so a guardrail bug shows up as a violation instead of a better score.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adpilot.engine.types import EngineSettings, HistoryEntry, Proposal
+from adpilot.sim.market import Market, SimError
+from adpilot.sim.tables import ACTIVE
+
+PAUSES = frozenset({"pause_ad", "pause_adset"})
+
+
+@dataclass
+class Ledger:
+    """What one policy did to one account so far: its action history and its counters."""
+
+    history: list[HistoryEntry] = field(default_factory=list)
+    violations: int = 0
+    violation_notes: list[str] = field(default_factory=list)
+    resets: int = 0
+    actions: int = 0
+    pauses: int = 0
+    false_pauses: int = 0
+
+    def violation(self, note: str) -> None:
+        self.violations += 1
+        if len(self.violation_notes) < 20:
+            self.violation_notes.append(note)
+
+
+def _creative_of(p: Proposal) -> str:
+    return str(p.new_value.get("adsContentId") or p.new_value.get("creativeExternalId"))
+
+
+def apply_one(m: Market, p: Proposal, at: dt.datetime) -> None:
+    """One proposal as the platform write it stands for (SimError when the market refuses)."""
+    kind, target = p.action_type, p.entity_id
+    if kind == "pause_ad":
+        m.set_status("ad", target, "paused", at)
+    elif kind == "pause_adset":
+        m.set_status("adset", target, "paused", at)
+    elif kind == "update_budget":
+        m.set_daily_budget(p.entity_type, target, int(p.new_value["dailyBudgetCents"]), at)
+    elif kind == "push_creative":
+        m.push_creative(target, _creative_of(p), at)
+    elif kind == "replace_creative":
+        if m.platform == "apple":
+            # Apple ads cannot be edited: the old one goes and a new one takes its place.
+            a = m.index_of("ad", target)
+            adset = m.adsets.id[int(m.ads.adset[a])]
+            m.prune_ad(target, at)
+            m.push_creative(adset, _creative_of(p), at)
+        else:
+            m.replace_creative(target, _creative_of(p), at)
+    elif kind == "prune_creative":
+        m.prune_ad(target, at)
+    elif kind == "update_targeting":
+        m.set_geo(target, list(p.new_value["geo"]), at)
+    elif kind == "update_schedule":
+        m.set_dayparts(target, list(p.new_value["dayparts"]), at)
+    else:  # pragma: no cover - the eight types are exhaustive
+        raise SimError("invalid_value", f"unknown action {kind}")
+
+
+def _created(m: Market, kind: str, row: int) -> int:
+    if kind == "campaign":
+        return int(m.campaigns.created[row])
+    return int(m.adsets.created[row] if kind == "adset" else m.ads.created[row])
+
+
+def _age_days(m: Market, p: Proposal, at: dt.datetime) -> float | None:
+    if not m.has(p.entity_type, p.entity_id):
+        return None
+    created = _created(m, p.entity_type, m.index_of(p.entity_type, p.entity_id))
+    return (at.timestamp() - created) / 86_400.0
+
+
+def _live_counts(m: Market) -> tuple[np.ndarray, np.ndarray]:
+    """Active ads per ad set and active ad sets per campaign."""
+    ads = np.bincount(m.ads.adset[m.ads.status == ACTIVE], minlength=len(m.adsets.id))
+    sets = np.bincount(m.adsets.campaign[m.adsets.status == ACTIVE], minlength=len(m.campaigns.id))
+    return ads, sets
+
+
+def audit_and_apply(
+    m: Market,
+    applied: Sequence[Proposal],
+    ledger: Ledger,
+    settings: EngineSettings,
+    at: dt.datetime,
+) -> None:
+    """Check the approved proposals against the hard limits, then apply them in order."""
+    st = settings
+    if len(applied) > st.max_actions_per_run:
+        ledger.violation(f"{len(applied)} actions in one run")
+    if sum(p.action_type in PAUSES for p in applied) > st.max_pauses_per_run:
+        ledger.violation("too many pauses in one run")
+    ads_before, sets_before = _live_counts(m)
+    last: dict[tuple[str, str], dt.datetime] = {}
+    for h in ledger.history:
+        kind = "budget" if h.action_type == "update_budget" else "structural"
+        last[(h.entity_id, kind)] = max(h.at, last.get((h.entity_id, kind), h.at))
+    seen: set[tuple[str, str]] = set()
+    for p in applied:
+        kind = "budget" if p.action_type == "update_budget" else "structural"
+        hours = st.cooldown_budget_hours if kind == "budget" else st.cooldown_structural_hours
+        prev = last.get((p.entity_id, kind))
+        if (p.entity_id, kind) in seen or (
+            prev is not None and at - prev < dt.timedelta(hours=hours)
+        ):
+            ledger.violation(f"cooldown: {p.action_type} on {p.entity_id}")
+        seen.add((p.entity_id, kind))
+        age = _age_days(m, p, at)
+        if p.action_type in PAUSES and (age is None or age < st.too_young_days):
+            ledger.violation(f"too young: {p.action_type} on {p.entity_id}")
+        if p.action_type == "update_budget":
+            cur = int(p.current_value["dailyBudgetCents"])
+            new = int(p.new_value["dailyBudgetCents"])
+            table = m.campaigns if p.entity_type == "campaign" else m.adsets
+            live = int(table.budget[m.index_of(p.entity_type, p.entity_id)])
+            step = abs(new - cur)
+            minimum = st.min_daily_budget(m.platform, p.entity_type)
+            if (
+                live != cur
+                or step > st.budget_max_step_fraction * cur + 1e-9
+                or step > st.budget_max_step_cents
+                or new < minimum
+            ):
+                ledger.violation(f"budget step {cur}→{new} on {p.entity_id}")
+        try:
+            apply_one(m, p, at)
+        except SimError as exc:
+            ledger.violation(f"refused: {p.action_type} on {p.entity_id}: {exc.message}")
+            continue
+        ledger.actions += 1
+        ledger.pauses += p.action_type in PAUSES
+        ledger.history.append(
+            HistoryEntry(p.entity_id, p.action_type, "dispatched", at, p.evidence_fingerprint)
+        )
+    ads_after, sets_after = _live_counts(m)
+    emptied_sets = (ads_before > 0) & (ads_after == 0) & (m.adsets.status == ACTIVE)
+    emptied_camps = (sets_before > 0) & (sets_after == 0) & (m.campaigns.status == ACTIVE)
+    for _ in range(int(emptied_sets.sum() + emptied_camps.sum())):
+        ledger.violation("left an ad set or campaign with nothing active")
+
+
+def holder_budgets(m: Market) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of live budget holders: (campaigns, ad sets)."""
+    camp_live = m.campaigns.status == ACTIVE
+    set_live = (m.adsets.status == ACTIVE) & camp_live[m.adsets.campaign]
+    cbo = m.campaigns.cbo
+    return camp_live & cbo, set_live & ~cbo[m.adsets.campaign]
+
+
+def total_budget(m: Market) -> int:
+    camps, sets = holder_budgets(m)
+    return int(m.campaigns.budget[camps].sum() + m.adsets.budget[sets].sum())
+
+
+def hold_total_budget(m: Market, total: int) -> None:
+    """Scale every live holder's budget so the account spends `total` a day again.
+
+    The benchmark compares policies at equal spend: a policy may move money between budget
+    holders but not add or withdraw it. Budget a policy freed (a paused ad set) or added (a raise)
+    is spread over all live holders in proportion to their budgets. This is the account's
+    pacing, not an edit of the policy's, so it starts no learning phase.
+    """
+    camps, sets = holder_budgets(m)
+    now = total_budget(m)
+    if now <= 0 or now == total:
+        return
+    f = total / now
+    p = m.profile
+    m.campaigns.budget[camps] = np.maximum(
+        np.rint(m.campaigns.budget[camps] * f), p.min_campaign_budget_cents
+    ).astype(np.int64)
+    m.adsets.budget[sets] = np.maximum(
+        np.rint(m.adsets.budget[sets] * f), p.min_adset_budget_cents
+    ).astype(np.int64)
+
+
+def learning_marks(m: Market) -> np.ndarray:
+    """Per ad set, the end of its current learning window (changes when learning restarts)."""
+    return m.adsets.learn_until.copy()
+
+
+def count_resets(m: Market, before: np.ndarray) -> int:
+    after = m.adsets.learn_until
+    n = min(len(before), len(after))
+    return int(np.sum(after[:n] != before[:n]))

@@ -1,0 +1,107 @@
+"""Scoring: per-seed results of every policy, and the paired comparisons the report shows.
+
+Lifts are geometric means of the per-seed ratios a/b, as percentages (100·(exp(mean log(a/b)) − 1)),
+with a paired Student-t 95% interval on the per-seed log ratios: both policies ran on the same
+seed, so the account-to-account spread cancels and only the policies' difference is left. Log
+ratios keep one account where a policy collapsed from swamping the mean.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from adpilot.bench.quality.loop import Trace
+
+POLICY_ORDER: tuple[str, ...] = ("oracle", "adpilot", "rules", "do_nothing")
+
+
+@dataclass
+class PolicyRuns:
+    """One policy's traces over the seeds of one scenario, in seed order."""
+
+    traces: list[Trace] = field(default_factory=list)
+
+    def conversions(self) -> np.ndarray:
+        return np.array([t.total_conversions for t in self.traces], dtype=np.float64)
+
+    def spend(self) -> np.ndarray:
+        return np.array([t.total_spend for t in self.traces], dtype=np.float64)
+
+    def cumulative_mean(self) -> np.ndarray:
+        if not self.traces:
+            return np.zeros(0)
+        arr = np.array([np.cumsum(t.conversions) for t in self.traces], dtype=np.float64)
+        return np.asarray(arr.mean(axis=0), dtype=np.float64)
+
+    def sum_of(self, attr: str) -> int:
+        return int(sum(getattr(t.ledger, attr) for t in self.traces))
+
+
+def paired_lift(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """Geometric-mean lift of a over b in percent, and its paired 95% t interval."""
+    log_ratio = np.log(np.maximum(a, 1e-12) / np.maximum(b, 1e-12))
+    if len(log_ratio) == 0:
+        return math.nan, (math.nan, math.nan)
+    mean = float(log_ratio.mean())
+    lift = 100.0 * math.expm1(mean)
+    if len(log_ratio) < 2:
+        return lift, (math.nan, math.nan)
+    sd = float(log_ratio.std(ddof=1))
+    half = float(stats.t.ppf(0.975, len(log_ratio) - 1)) * sd / math.sqrt(len(log_ratio))
+    return lift, (100.0 * math.expm1(mean - half), 100.0 * math.expm1(mean + half))
+
+
+def _r(x: float, digits: int = 2) -> float | None:
+    return round(x, digits) if math.isfinite(x) else None
+
+
+def policy_summary(runs: PolicyRuns, cycles: int) -> dict[str, Any]:
+    pauses = runs.sum_of("pauses")
+    n = max(len(runs.traces), 1)
+    return {
+        "conversions_mean": _r(float(runs.conversions().mean()) if runs.traces else math.nan, 1),
+        "spend_mean": _r(float(runs.spend().mean()) if runs.traces else math.nan, 0),
+        "actions_per_cycle": _r(runs.sum_of("actions") / (n * cycles), 2),
+        "pauses": pauses,
+        "false_pause_rate": _r(runs.sum_of("false_pauses") / pauses if pauses else 0.0, 3),
+        "learning_resets_per_cycle": _r(runs.sum_of("resets") / (n * cycles), 3),
+        "guardrail_violations": runs.sum_of("violations"),
+    }
+
+
+def scenario_summary(runs: dict[str, PolicyRuns], cycles: int) -> dict[str, Any]:
+    """The scenario's entry of the JSON report (adpilot's figures at the top level)."""
+    conv = {name: r.conversions() for name, r in runs.items()}
+    oracle = conv["oracle"]
+    pct = {
+        name: _r(float(np.mean(100.0 * conv[name] / np.maximum(oracle, 1e-12))))
+        for name in ("adpilot", "rules", "do_nothing")
+    }
+    vs_rules, ci_rules = paired_lift(conv["adpilot"], conv["rules"])
+    vs_none, ci_none = paired_lift(conv["adpilot"], conv["do_nothing"])
+    per_seed = 100.0 * (conv["adpilot"] / np.maximum(conv["do_nothing"], 1e-12) - 1.0)
+    worst = float(np.percentile(per_seed, 10)) if len(per_seed) else math.nan
+    ours = policy_summary(runs["adpilot"], cycles)
+    rules_vs_none, rules_ci = paired_lift(conv["rules"], conv["do_nothing"])
+    return {
+        "pct_of_oracle": pct,
+        "adpilot_vs_rules": {"lift_pct": _r(vs_rules), "ci95": [_r(ci_rules[0]), _r(ci_rules[1])]},
+        "adpilot_vs_do_nothing": {
+            "lift_pct": _r(vs_none),
+            "ci95": [_r(ci_none[0]), _r(ci_none[1])],
+        },
+        "rules_vs_do_nothing": {
+            "lift_pct": _r(rules_vs_none),
+            "ci95": [_r(rules_ci[0]), _r(rules_ci[1])],
+        },
+        "worst_decile_vs_do_nothing_pct": _r(worst),
+        "false_pause_rate": ours["false_pause_rate"],
+        "learning_resets_per_cycle": ours["learning_resets_per_cycle"],
+        "guardrail_violations": ours["guardrail_violations"],
+        "policies": {name: policy_summary(runs[name], cycles) for name in POLICY_ORDER},
+    }
