@@ -15,7 +15,8 @@ from adpilot.engine.text import cpa_phrase, hour_ranges, money, percent
 from adpilot.engine.types import EngineInput, EngineResult, EngineSettings, Proposal
 
 # Crafted data has no attribution lag, so the engine must not correct for one.
-NOLAG = EngineSettings(attribution_lag_correction=False)
+# Platform-neutral: the engine tests model a platform that can daypart any ad set.
+NOLAG = EngineSettings(attribution_lag_correction=False, no_daypart_platforms=frozenset())
 TARGET = 1000  # $10.00
 
 
@@ -375,6 +376,17 @@ def test_push_creative_fills_free_slots_with_the_best_eligible_creative() -> Non
     assert "after this run's 3 removals" in push.rationale
 
 
+def test_push_creative_never_spreads_a_creative_that_loses_here() -> None:
+    b, _ids = mixed_account()
+    # The critical ad's creative has the best organic score of the library, but its one ad in
+    # this account spent $70 in a week without a conversion.
+    b.creative(id="adc_d", name="Clickbait", organic_score=9.9)
+    second = b.adset(b.campaigns[0].id, name="Second", daily_budget_cents=10_000)
+    b.steady_ad(second, spend_per_day=3000, cpa_cents=800, creative="adc_a")
+    pushes = {p.entity_id: p for p in of_type(evaluate(b.build()), "push_creative")}
+    assert pushes[second].new_value["adsContentId"] == "adc_new"
+
+
 def test_push_creative_uses_an_included_low_score_creative_but_never_a_running_one() -> None:
     b = builder()
     c = b.campaign()
@@ -440,6 +452,57 @@ def test_update_schedule_drops_credibly_bad_hours() -> None:
     assert sched.current_value == {"dayparts": list(range(24))}
     assert sched.new_value == {"dayparts": list(range(4, 24))}
     assert "00:00–04:00" in sched.summary
+
+
+def test_meta_ad_sets_on_daily_budgets_get_no_schedule() -> None:
+    # Meta dayparts only ad sets on a lifetime budget; adpilot manages daily budgets.
+    b, _ids = mixed_account()
+    b.settings = EngineSettings(attribution_lag_correction=False)
+    assert b.platform == "meta"
+    assert of_type(evaluate(b.build()), "update_schedule") == []
+    b.platform = "tiktok"
+    assert len(of_type(evaluate(b.build()), "update_schedule")) == 1
+
+
+def test_hours_that_only_share_their_ad_sets_high_cpa_are_kept() -> None:
+    # The whole ad set runs above target, every hour alike: trimming hours would not fix that
+    # (its budget is the lever), so no hour is singled out.
+    b = builder()
+    c = b.campaign()
+    keep = b.adset(c, daily_budget_cents=20_000)
+    dear = b.adset(c, daily_budget_cents=20_000)
+    for _ in range(3):
+        b.steady_ad(keep, spend_per_day=3000, cpa_cents=800)
+        b.steady_ad(dear, spend_per_day=3000, cpa_cents=1400)
+    for h in range(24):
+        b.breakdown(dear, "hour", str(h), spend_cents=14_000, conversions=10)
+    assert of_type(evaluate(b.build()), "update_schedule") == []
+    # The same ad set with night hours far dearer than its other hours does lose them.
+    b.breakdowns = []
+    for h in range(24):
+        night = h < 4
+        b.breakdown(
+            dear,
+            "hour",
+            str(h),
+            spend_cents=30_000 if night else 12_000,
+            conversions=2 if night else 10,
+        )
+    [sched] = of_type(evaluate(b.build()), "update_schedule")
+    assert sched.new_value == {"dayparts": list(range(4, 24))}
+
+
+def test_a_schedule_loses_at_most_six_hours_per_run() -> None:
+    b, _ids = mixed_account()
+    b.breakdowns = [r for r in b.breakdowns if r.dimension != "hour"]
+    adset = next(iter({r.adset_id for r in b.breakdowns}))
+    for h in range(24):
+        bad = h < 10
+        b.breakdown(
+            adset, "hour", str(h), spend_cents=15_000 if bad else 4000, conversions=1 if bad else 6
+        )
+    [sched] = of_type(evaluate(b.build()), "update_schedule")
+    assert len(sched.new_value["dayparts"]) == 18
 
 
 def test_breakdown_cells_with_little_spend_are_left_alone() -> None:
@@ -753,3 +816,31 @@ def test_proposals_never_read_a_clock() -> None:
     later = dataclasses.replace(inp, now=inp.now + dt.timedelta(days=400))
     # Everything is a year older: nothing is "too young" any more, and results still compute.
     assert evaluate(later).entities_evaluated == evaluate(inp).entities_evaluated
+
+
+@pytest.mark.parametrize("platform", ["meta", "tiktok", "apple"])
+@pytest.mark.parametrize("seed", [1, 7, 11, 23])
+def test_without_a_target_budget_moves_never_add_to_total_spend(platform: str, seed: int) -> None:
+    from adpilot.bench.quality.observe import observe
+    from adpilot.sim.generate import generate_market
+
+    market = generate_market(
+        platform,  # type: ignore[arg-type]
+        seed,
+        n_campaigns=3,
+        n_adsets=9,
+        ads_per_adset=(3, 5),
+        daily_spend_range=(500.0, 3000.0),
+        today=dt.date(2026, 11, 1),
+        history_days=30,
+    )
+    inp = observe(market, target_cpa_cents=None, settings=EngineSettings())
+    result = evaluate(inp)
+    # Only money that cuts and this run's ad set pauses free may be moved.
+    holders = {a.id: a.daily_budget_cents or 0 for a in inp.adsets}
+    freed = sum(holders[p.entity_id] for p in of_type(result, "pause_adset"))
+    change = sum(
+        p.new_value["dailyBudgetCents"] - p.current_value["dailyBudgetCents"]
+        for p in of_type(result, "update_budget")
+    )
+    assert change <= freed

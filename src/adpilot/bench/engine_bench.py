@@ -34,7 +34,7 @@ def synthetic_input(
     seed: int = 0,
     ads_per_adset: int = 4,
     adsets_per_campaign: int = 8,
-    platform: str = "meta",
+    platform: str = "tiktok",
 ) -> EngineInput:
     """A plausible account: log-normal CPMs/CTRs/CVRs, some fatigue, young ads, lagged reports."""
     rng = np.random.default_rng(seed)

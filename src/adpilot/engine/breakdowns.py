@@ -2,7 +2,8 @@
 
 Each (ad set, country) or (ad set, hour) cell gets a Gamma posterior centred on its ad set's
 posterior rate, with a strength estimated across all cells of that dimension; a cell is dropped
-only when it is credibly above target and has spent enough to have been given a fair chance.
+only when it is credibly above target, credibly dearer than its own ad set, and has spent enough
+to have been given a fair chance.
 """
 
 from __future__ import annotations
@@ -66,9 +67,14 @@ def _bad_cells(frame: Frame, dimension: BreakdownDimension) -> dict[int, list[Ce
     parent = frame.hier.adset.mean_rate()[adset]
     a = moment_shape(conv, exposure, parent, st.prior_shape_min, st.prior_shape_max)
     post = GammaPosterior(np.full(len(rows), a), a / parent).update(conv, exposure)
+    # Credibly above target *and* credibly dearer than the cell's own ad set: a cell is a
+    # trimming candidate for what sets it apart, not for sharing its ad set's high CPA.
     p_above = post.p_cpa_above(target)
-    bad = (spend >= st.breakdown_min_spend_multiple * target) & (
-        p_above >= st.breakdown_probability
+    p_dearer = post.p_cpa_above(st.breakdown_relative_margin / parent)
+    bad = (
+        (spend >= st.breakdown_min_spend_multiple * target)
+        & (p_above >= st.breakdown_probability)
+        & (p_dearer >= st.breakdown_probability)
     )
     out: dict[int, list[Cell]] = {}
     for n in np.flatnonzero(bad).tolist():
@@ -160,6 +166,8 @@ def propose_targeting(frame: Frame, plan: RunPlan) -> list[Proposal]:
 def propose_schedules(frame: Frame, plan: RunPlan) -> list[Proposal]:
     """Drop hours credibly above target, keeping at least `min_schedule_hours` hours."""
     st = frame.settings
+    if frame.inp.platform in st.no_daypart_platforms:
+        return []
     bad = _bad_cells(frame, "hour")
     out: list[Proposal] = []
     days = max(frame.n_days, 1)
@@ -172,7 +180,7 @@ def propose_schedules(frame: Frame, plan: RunPlan) -> list[Proposal]:
         # compares it with the live value); no dayparts means all 24 hours.
         parts = [int(h) for h in (adset.schedule.get("dayparts") or range(24))]
         hours = sorted(set(parts))
-        allowed = len(hours) - st.min_schedule_hours
+        allowed = min(len(hours) - st.min_schedule_hours, st.max_schedule_hours_dropped)
         drop: list[Cell] = []
         for c in bad[j]:
             if c.key.isdigit() and int(c.key) in hours and len(drop) < allowed:

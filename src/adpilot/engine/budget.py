@@ -205,6 +205,10 @@ def _bisect(f: Callable[[float], float], lo: float, hi: float, goal: float) -> f
     return math.exp(0.5 * (a + b))
 
 
+# Classes whose label explains a raise by itself.
+_RAISE_CLASSES = frozenset({"TOP_PERFORMER", "HEALTHY"})
+
+
 def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     st, target = frame.settings, frame.target
     if target is None or not (frame.campaigns and frame.adsets):
@@ -268,7 +272,8 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     p_below = 1.0 - special.gammainc(h.shape, h.rate * factor / theta)
 
     w = frame.window
-    out: list[Proposal] = []
+    grow = bool(frame.inp.target_cpa_cents) and not st.budget_hold_total
+    moves: list[tuple[int, int, int, float]] = []
     for n in np.flatnonzero(el).tolist():
         budget = int(h.budget[n])
         want = budget * float(s_new[n] / s[n])
@@ -283,8 +288,52 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
         conf = float(p_below[n]) if new > budget else 1.0 - float(p_below[n])
         if conf < st.budget_probability:
             continue
-        out.append(_proposal(frame, h, n, budget, new, conf, float(marginal[n]), theta, k[n], w))
-    return out
+        moves.append((n, budget, new, conf))
+    if not grow:
+        # Money freed by ad sets this run pauses is money to move, like a cut.
+        freed = int(h.budget[h.paused].sum()) if np.any(h.paused) else 0
+        moves = _within_total(moves, freed, st.budget_min_change_fraction)
+    return [
+        _proposal(frame, h, n, budget, new, conf, float(marginal[n]), theta, k[n], w)
+        for n, budget, new, conf in moves
+    ]
+
+
+def _within_total(
+    moves: list[tuple[int, int, int, float]], freed: int, min_change_fraction: float
+) -> list[tuple[int, int, int, float]]:
+    """Trim raises so that the moves that survived never add to the account's total spend.
+
+    The balanced allocation keeps spend constant, but cuts that fail their confidence or size
+    test drop out while the matching raises may not; without a stated target adpilot must only
+    move money — what cuts and this run's ad set pauses free. The least certain raises give way
+    first.
+    """
+    room = freed + sum(budget - new for _n, budget, new, _c in moves if new < budget)
+    kept = [m for m in moves if m[2] < m[1]]
+    for n, budget, new, conf in sorted(
+        (m for m in moves if m[2] > m[1]), key=lambda m: m[3], reverse=True
+    ):
+        step = min(new - budget, room)
+        step = (step // 100) * 100  # whole currency units
+        if step < max(min_change_fraction * budget, 100):
+            continue
+        room -= step
+        kept.append((n, budget, budget + step, conf))
+    return sorted(kept, key=lambda m: m[0])
+
+
+def _move_label(klass: str, raise_: bool) -> str:
+    """The class when it explains the move; otherwise what does (the marginal cost).
+
+    An ad set whose average CPA is high may still buy its next conversion cheaply (it is far
+    from saturation), and a top performer may be saturated: "Underperforming … +14% budget"
+    would read as a contradiction.
+    """
+    agrees = klass in _RAISE_CLASSES if raise_ else klass not in _RAISE_CLASSES
+    if agrees:
+        return CLASS_LABEL[klass]
+    return "Room to grow" if raise_ else "Saturating"
 
 
 def _proposal(
@@ -317,7 +366,8 @@ def _proposal(
     verb = "Raise" if new > budget else "Lower"
     side = "under" if new > budget else "over"
     rationale = (
-        f"{CLASS_LABEL[est.classes[pos]]} — {cpa_phrase(spend, conv, w, cur, target_text(frame))}"
+        f"{_move_label(est.classes[pos], new > budget)} — "
+        f"{cpa_phrase(spend, conv, w, cur, target_text(frame))}"
         f"; at current spend the next conversion costs about {money(marginal, cur)}, {side} the "
         f"{money(theta, cur)} the account can afford at the margin; "
         f"{signed_percent(change)} budget."

@@ -42,8 +42,12 @@ def _rank_key(c: CreativeInput) -> tuple[float, float, str]:
     return (-(c.organic_score or 0.0), -created, c.id)
 
 
+_POOR_CLASSES = frozenset({"UNDERPERFORMING", "CRITICAL"})
+
+
 class CreativePicker:
-    """Chooses the best eligible creative that has never run in a given ad set.
+    """Chooses the best eligible creative that has never run in a given ad set and is not
+    a proven loser elsewhere in the account.
 
     "Never run here" is stricter than SPEC's "not already running": a creative that was paused in
     this ad set already had its chance with this audience.
@@ -51,8 +55,17 @@ class CreativePicker:
 
     def __init__(self, frame: Frame) -> None:
         st = frame.settings
+        # A creative whose ads this account mostly judges losers has shown what it does here;
+        # an organic score is no reason to spread it to other ad sets.
+        verdicts: dict[str, list[bool]] = {}
+        for i, ad in enumerate(frame.ads):
+            if ad.ads_content_id:
+                poor = frame.ad.classes[i] in _POOR_CLASSES
+                verdicts.setdefault(ad.ads_content_id, []).append(poor)
+        proven_poor = {c for c, v in verdicts.items() if 2 * sum(v) >= len(v)}
         self._ranked: list[CreativeInput] = sorted(
-            (c for c in frame.inp.creatives if is_eligible(c, st)), key=_rank_key
+            (c for c in frame.inp.creatives if is_eligible(c, st) and c.id not in proven_poor),
+            key=_rank_key,
         )
         self._used: dict[int, set[str]] = {}
         for i, ad in enumerate(frame.ads):
@@ -109,7 +122,8 @@ def propose_replace(frame: Frame, plan: RunPlan, picker: CreativePicker, i: int)
     ad, adset = frame.ads[i], frame.adsets[j]
     conf = prob(float(frame.fatigue.p_decline[i]))
     old_name = picker.name_of(ad.ads_content_id)
-    old = f" ({quoted(old_name)})" if old_name else ""
+    # The ad is usually named after its creative: name the creative only when it differs.
+    old = f" ({quoted(old_name)})" if old_name and old_name != ad.name else ""
     evidence: dict[str, object] = {"class": "FATIGUED", **fatigue_evidence(frame, i)}
     evidence["newCreative"] = _creative_evidence(creative)
     evidence["targetCpaCents"] = rounded(frame.target or 0.0, 2)

@@ -145,6 +145,13 @@ class EngineSettings:
     breakdown_min_spend_multiple: float = 2.0
     breakdown_probability: float = 0.9
     min_schedule_hours: int = 6
+    # A country or hour is trimmed only when it is also this much dearer than its own ad set:
+    # when the whole ad set is above target, the lever is its budget or a pause, not every hour.
+    breakdown_relative_margin: float = 1.25
+    # At most this many hours leave a schedule in one run (smaller, reversible steps).
+    max_schedule_hours_dropped: int = 6
+    # Platforms where a daily-budget ad set cannot be dayparted (Meta needs a lifetime budget).
+    no_daypart_platforms: frozenset[str] = frozenset({"meta"})
     prune_idle_days: int = 14
     prune_max_share: float = 0.01
     attribution_lag_correction: bool = True
