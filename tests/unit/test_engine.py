@@ -376,6 +376,14 @@ def test_push_creative_fills_free_slots_with_the_best_eligible_creative() -> Non
     assert "after this run's 3 removals" in push.rationale
 
 
+def test_apple_ad_groups_hold_one_enabled_ad_so_only_an_empty_one_takes_a_push() -> None:
+    b, ids = mixed_account()
+    b.platform = "tiktok"
+    assert [p.entity_id for p in of_type(evaluate(b.build()), "push_creative")] == [ids["adset"]]
+    b.platform = "apple"
+    assert of_type(evaluate(b.build()), "push_creative") == []
+
+
 def test_push_creative_never_spreads_a_creative_that_loses_here() -> None:
     b, _ids = mixed_account()
     # The critical ad's creative has the best organic score of the library, but its one ad in

@@ -241,12 +241,13 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
         [plan.remaining_ads(frame, j) for j in range(len(frame.adsets))], dtype=np.float64
     )
     gain_all = new_creative_gain(frame, remaining_all)
+    slots = min(st.creative_slots, st.platform_ad_slots.get(frame.inp.platform, st.creative_slots))
     candidates: Sequence[int] = np.flatnonzero(frame.adset_live & ~frame.adset_learning).tolist()
     for j in sorted(candidates, key=lambda k: (-p_ok[k], k)):
         if j in plan.paused_adsets or p_ok[j] < st.min_confidence:
             continue
         remaining = plan.remaining_ads(frame, j)
-        if remaining >= st.creative_slots:
+        if remaining >= slots:
             continue
         gain, cost = float(gain_all[j]), float(cost_all[j])
         relearning = j in plan.relearning
@@ -288,7 +289,7 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
                 ),
                 rationale=(
                     f"The ad set has {plural(remaining, 'active ad')}{after} for "
-                    f"{plural(st.creative_slots, 'slot')}; "
+                    f"{plural(slots, 'slot')}; "
                     f"{_creative_desc(creative, frame.settings)} is eligible and has not run "
                     f"here.{perf} A new creative: "
                     f"{learning_clause(gain, cost, st.edit_horizon_days, relearning)}."
@@ -297,7 +298,7 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
                 evidence={
                     "activeAds": n,
                     "activeAdsAfterRemovals": remaining,
-                    "creativeSlots": st.creative_slots,
+                    "creativeSlots": slots,
                     "windowDays": w,
                     "spendCents": cents(spend),
                     "conversions": conv,

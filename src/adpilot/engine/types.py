@@ -152,6 +152,9 @@ class EngineSettings:
     max_schedule_hours_dropped: int = 6
     # Platforms where a daily-budget ad set cannot be dayparted (Meta needs a lifetime budget).
     no_daypart_platforms: frozenset[str] = frozenset({"meta"})
+    # Platforms that cap the active ads of an ad set below any layer setting: Apple Ads allows
+    # one enabled ad per ad group, so a push only fills an ad group that has none.
+    platform_ad_slots: Mapping[str, int] = field(default_factory=lambda: {"apple": 1})
     prune_idle_days: int = 14
     prune_max_share: float = 0.01
     attribution_lag_correction: bool = True
