@@ -2,8 +2,8 @@
 
 A platform client turns each response into data or a typed `PlatformError`; this module only
 decides *when* to send: it retries `PlatformTransientError`s on a short ladder (waiting at least
-what the platform asked for), lets a client pause before a call when the platform's usage signals
-say it is close to a limit, and counts the requests it sent (benchmarks report them).
+what the platform asked for), and lets a client pause before a call when the platform's usage
+signals say it is close to a limit.
 Longer outages are the durable job's business: a run or dispatch retries the whole step later.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -48,16 +48,6 @@ class HttpOptions:
         return cls(**values)
 
 
-@dataclass
-class CallStats:
-    """What a client did: requests sent, retries, and seconds spent waiting on purpose."""
-
-    requests: int = 0
-    retries: int = 0
-    waited_sec: float = 0.0
-    by_path: dict[str, int] = field(default_factory=dict)
-
-
 class PlatformHttp:
     """One platform's HTTP client: a base URL, default headers, retries and pacing."""
 
@@ -69,7 +59,6 @@ class PlatformHttp:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.options = options or HttpOptions()
-        self.stats = CallStats()
         self._not_before = 0.0
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -88,9 +77,6 @@ class PlatformHttp:
     def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request, no retries. A network failure is a transient platform error."""
         self._wait_for_pace()
-        self.stats.requests += 1
-        path = httpx.URL(url).path
-        self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
         try:
             return self._client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
@@ -114,8 +100,7 @@ class PlatformHttp:
                 asked = exc.retry_after or 0.0
                 if asked > self.options.max_wait_sec:
                     raise
-                self.stats.retries += 1
-                self._sleep(max(float(delays[retry]), asked))
+                self.options.sleep(max(float(delays[retry]), asked))
         raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------- pacing
@@ -128,8 +113,4 @@ class PlatformHttp:
     def _wait_for_pace(self) -> None:
         gap = self._not_before - self.options.monotonic()
         if gap > 0:
-            self._sleep(gap)
-
-    def _sleep(self, seconds: float) -> None:
-        self.stats.waited_sec += seconds
-        self.options.sleep(seconds)
+            self.options.sleep(gap)
