@@ -117,6 +117,7 @@ def connect_ad_account(
     principal: AnyPrincipal,
 ) -> Response:
     body = parse_body(AdAccountCreate, raw)
+    verified = service.verify_connection(ctx.settings, body)
 
     def handler(session: Session) -> WriteResult:
         account = service.connect_account(
@@ -125,6 +126,7 @@ def connect_ad_account(
             ctx.session_factory,
             project,
             body,
+            verified,
             principal=principal,
             request_id=request.state.request_id,
         )

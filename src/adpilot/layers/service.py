@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import zlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -33,8 +35,10 @@ from adpilot.layers.schemas import (
 )
 from adpilot.platforms.base import (
     ACTION_TYPES,
+    AccountInfo,
     PlatformAuthError,
     PlatformError,
+    PlatformName,
     PlatformRejected,
 )
 from adpilot.platforms.registry import LiveAccount, open_live, save_market_state
@@ -131,17 +135,31 @@ def connect_sandbox_account(
         _retire_account(session, existing, now)
     save_market_state(session, account_id, market.to_state())
     seed_creative_library(session, project.id, platform, creatives_data(market), now)
+    info = dataclasses.replace(market.account, name=name or f"Sandbox {platform} account")
+    return _add_account(session, layer, info, account_id=account_id, mode="sandbox", now=now)
+
+
+def _add_account(
+    session: Session,
+    layer: Layer,
+    info: AccountInfo,
+    *,
+    account_id: str,
+    mode: str,
+    now: dt.datetime,
+    credentials_encrypted: bytes | None = None,
+) -> AdAccount:
     account = AdAccount(
         id=account_id,
         layer_id=layer.id,
-        project_id=project.id,
-        platform=platform,
-        external_id=external_id,
-        name=name or f"Sandbox {platform} account",
-        currency=market.account.currency,
-        timezone=market.account.timezone,
-        mode="sandbox",
-        credentials_encrypted=None,
+        project_id=layer.project_id,
+        platform=layer.platform,
+        external_id=info.external_id,
+        name=info.name,
+        currency=info.currency,
+        timezone=info.timezone,
+        mode=mode,
+        credentials_encrypted=credentials_encrypted,
         token_status="valid",
         token_last_validated_at=now,
         connected_at=now,
@@ -160,51 +178,61 @@ def _layer_has_account(existing: AdAccount) -> errors.ApiError:
     )
 
 
-def connect_live_account(
-    session: Session,
-    settings: Settings,
-    project: Project,
-    *,
-    platform: str,
-    external_id: str,
-    name: str | None,
-    credentials: dict[str, Any],
-) -> AdAccount:
-    """Connect a real account: one cheap read proves the credentials before anything is stored.
+@dataclass(frozen=True)
+class VerifiedAccount:
+    """A live account whose credentials the platform accepted, as it describes the account."""
 
-    The platform call happens before any row is written, so a refusal leaves nothing behind;
-    the credentials are stored encrypted and never returned.
+    info: AccountInfo
+    credentials: dict[str, Any]
+
+
+def verify_connection(settings: Settings, body: AdAccountCreate) -> VerifiedAccount | None:
+    """Check a connect request; for a live account, prove the credentials with one cheap read.
+
+    Runs before the write's transaction: a platform can take seconds to answer (or retries),
+    and no transaction or row lock should stay open across that. Sandbox accounts need no
+    credentials (any sent are ignored, never stored): None.
     """
-    live = LiveAccount(platform=platform, external_id=external_id, credentials=credentials)  # type: ignore[arg-type]
+    platform = to_short(body.platform)
+    assert platform is not None  # the schema only admits known spellings
+    pattern, problem = EXTERNAL_ID_FORMATS[platform]
+    if not pattern.match(body.external_id):
+        raise errors.validation("externalId", problem)
+    if body.mode != "live":
+        return None
+    credentials = _check_credentials(platform, body.credentials)
+    live = LiveAccount(cast(PlatformName, platform), body.external_id, credentials)
     try:
         info = open_live(settings, live).validate()
     except (PlatformAuthError, PlatformRejected) as exc:
         raise errors.platform_rejected(exc.message, exc.platform_code) from None
     except PlatformError as exc:
         raise errors.platform_error(exc.message) from None
-    layer = get_or_create_layer(session, project, platform)
-    existing = current_account(session, layer.id)
+    return VerifiedAccount(dataclasses.replace(info, external_id=body.external_id), credentials)
+
+
+def connect_live_account(
+    session: Session,
+    settings: Settings,
+    layer: Layer,
+    verified: VerifiedAccount,
+    *,
+    name: str | None,
+) -> AdAccount:
+    """Store a verified live account on the layer; its credentials encrypted, never returned."""
     now = utcnow()
+    existing = current_account(session, layer.id)
     if existing is not None:
         _retire_account(session, existing, now)
-    account = AdAccount(
-        id=new_id("aac"),
-        layer_id=layer.id,
-        project_id=project.id,
-        platform=platform,
-        external_id=external_id,
-        name=name or info.name,
-        currency=info.currency,
-        timezone=info.timezone,
+    return _add_account(
+        session,
+        layer,
+        dataclasses.replace(verified.info, name=name or verified.info.name),
+        account_id=new_id("aac"),
         mode="live",
-        credentials_encrypted=encrypt_json(settings.secret_key, credentials),
-        token_status="valid",
-        token_last_validated_at=now,
-        connected_at=now,
+        now=now,
+        credentials_encrypted=encrypt_json(settings.secret_key, verified.credentials),
     )
-    session.add(account)
-    session.flush()
-    return account
 
 
 # --- Lookups -------------------------------------------------------------------------------------
@@ -425,20 +453,17 @@ def connect_account(
     session_factory: sessionmaker[Session],
     project: Project,
     body: AdAccountCreate,
+    verified: VerifiedAccount | None,
     *,
     principal: Principal,
     request_id: str | None,
 ) -> AdAccount:
-    """Connect an account to the project's layer for its platform (creating the layer if needed)."""
+    """Connect an account to the project's layer for its platform (creating the layer if needed).
+
+    `verified` is what `verify_connection` found for a live account (None for a sandbox).
+    """
     platform = to_short(body.platform)
     assert platform is not None  # the schema only admits known spellings
-    pattern, problem = EXTERNAL_ID_FORMATS[platform]
-    if not pattern.match(body.external_id):
-        raise errors.validation("externalId", problem)
-    credentials: dict[str, Any] | None = None
-    if body.mode == "live":
-        credentials = _check_credentials(platform, body.credentials)
-    # A sandbox account needs no credentials; any sent are ignored, never stored.
     # Two connects racing to create the project's layer would collide on its unique key; the
     # project row lock makes them take turns (the second then sees the first one's account).
     session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
@@ -446,7 +471,7 @@ def connect_account(
     previous = current_account(session, layer.id) if layer is not None else None
     if previous is not None and not body.replace:
         raise _layer_has_account(previous)
-    if credentials is None:
+    if verified is None:
         account = connect_sandbox_account(
             session,
             settings,
@@ -458,15 +483,8 @@ def connect_account(
             replace=body.replace,
         )
     else:
-        account = connect_live_account(
-            session,
-            settings,
-            project,
-            platform=platform,
-            external_id=body.external_id,
-            name=body.name,
-            credentials=credentials,
-        )
+        layer = get_or_create_layer(session, project, platform)
+        account = connect_live_account(session, settings, layer, verified, name=body.name)
     audit.record(
         session,
         "ad_account.connected",
