@@ -30,6 +30,17 @@ def test_absurdly_nested_json_is_422(partner: Api, boot: dict[str, Any]) -> None
         assert field_of(r) == "body"
 
 
+def test_a_body_nested_past_any_real_request_is_422(partner: Api, boot: dict[str, Any]) -> None:
+    layer = boot["layers"]["meta_ads"]
+    # Deep enough to pass the JSON parser, far deeper than any body of ours.
+    deep: Any = "x"
+    for _ in range(900):
+        deep = [deep]
+    r = partner.patch(f"/v1/layers/{layer}", json={"conversionEvent": deep})
+    assert field_of(r).startswith("conversionEvent")
+    assert "nested" in r.json()["error"]["message"]
+
+
 def test_nul_characters_are_refused_wherever_they_appear(
     partner: Api, boot: dict[str, Any]
 ) -> None:

@@ -57,27 +57,35 @@ def _problem(err: Any) -> str:
     return str(err.get("msg", "is invalid"))
 
 
-def _first_nul(value: Any, path: str) -> str | None:
-    """The dotted path of the first string (or key) holding a NUL character, if any.
+# No request body of ours nests anywhere near this deep; refusing deeper ones keeps every walk
+# over a body (ours, pydantic's, the JSON encoder's) far from Python's recursion limit.
+MAX_BODY_DEPTH = 32
 
-    PostgreSQL cannot store NUL in text, so such a value is refused at the door rather than
-    failing half-way through a write.
+
+def _refusal(value: Any) -> tuple[str, str] | None:
+    """(field, problem) for the first part of a parsed body that can never be accepted.
+
+    NUL characters are refused because PostgreSQL cannot store them in text, so such a value
+    could only fail half-way through a write. The walk is iterative: a hostile body must not
+    be able to exhaust the stack.
     """
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
-            if "\x00" in key:
-                return here.replace("\x00", "")
-            found = _first_nul(item, here)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _first_nul(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            return path or "body", f"is nested more than {MAX_BODY_DEPTH} levels deep"
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "body", "must not contain NUL characters"
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                here = f"{path}.{key}" if path else str(key)
+                if "\x00" in key:
+                    return here.replace("\x00", ""), "must not contain NUL characters"
+                stack.append((child, here, depth + 1))
+        elif isinstance(item, list):
+            for index in reversed(range(len(item))):
+                stack.append((item[index], f"{path}.{index}" if path else str(index), depth + 1))
     return None
 
 
@@ -94,9 +102,9 @@ def parse_body(model: type[M], raw: bytes, *, allow_empty: bool = False) -> M:
         raise errors.validation("body", "is nested too deeply") from None
     if not isinstance(data, dict):
         raise errors.validation("body", "must be a JSON object")
-    nul = _first_nul(data, "")
-    if nul is not None:
-        raise errors.validation(nul or "body", "must not contain NUL characters")
+    refused = _refusal(data)
+    if refused is not None:
+        raise errors.validation(*refused)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

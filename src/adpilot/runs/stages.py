@@ -52,7 +52,7 @@ from adpilot.webhooks import service as webhooks
 HISTORY_DAYS = 14
 
 # How a dry run words what the gate would have done with a proposal.
-DRY_RUN_OUTCOMES = {"denied": "denied", "queued": "queued", "dispatch": "dispatched"}
+DRY_RUN_OUTCOMES = {"queued": "queued", "dispatch": "dispatched"}
 
 
 @dataclasses.dataclass(frozen=True)
