@@ -44,7 +44,7 @@ from adpilot.platforms.base import (
 from adpilot.platforms.registry import LiveAccount, open_live, save_market_state
 from adpilot.platforms.sandbox.models import SandboxMarket
 from adpilot.sim.bootstrap import bootstrap_market_cached
-from adpilot.sim.market import Market
+from adpilot.sim.market import creative_ids_in_state
 from adpilot.sim.reports import CreativeRecord, creatives_data
 
 
@@ -565,10 +565,10 @@ def _retire_account(session: Session, account: AdAccount, now: dt.datetime) -> N
     account.disconnected_at = now
     if account.mode != "sandbox":
         return
-    state = session.get(SandboxMarket, account.id)
-    if state is None or not state.state.get("v"):
+    stored = session.get(SandboxMarket, account.id)
+    gone = creative_ids_in_state(stored.state) if stored is not None else set()
+    if not gone:
         return
-    gone = {c.external_id for c in creatives_data(Market.from_state(state.state))}
     rows = session.scalars(select(AdsContent).where(AdsContent.project_id == account.project_id))
     for row in rows:
         refs = dict(row.asset_refs or {})

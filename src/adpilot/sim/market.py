@@ -526,3 +526,8 @@ def regime_internal(shift: RegimeShift | None) -> _Regime | None:
 def account_key_seed(text: str) -> int:
     """A stable seed from a text key (an account id)."""
     return text_key(text)
+
+
+def creative_ids_in_state(state: dict[str, Any]) -> set[str]:
+    """The creative external ids of a stored market, read without rebuilding the market."""
+    return {str(c) for c in state.get("creatives", {}).get("id", [])}
