@@ -67,12 +67,10 @@ class FakeWorld:
         platform: PlatformName,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
-        accept_any_token: bool = False,
         timezone: str = "UTC",
     ) -> None:
         self.platform: PlatformName = platform
         self.clock = clock
-        self.accept_any_token = accept_any_token
         self.timezone = timezone
         self.lock = threading.RLock()
         self.markets: dict[str, Market] = {}
@@ -138,7 +136,7 @@ class FakeWorld:
         with self.lock:
             token = self.tokens.get(value or "")
             if token is None:
-                return "ok" if (self.accept_any_token and value) else "invalid"
+                return "invalid"
             if token.revoked:
                 return "invalid"
             if token.expires_at is not None and token.expires_at <= self.clock():
