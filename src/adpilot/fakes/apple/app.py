@@ -38,26 +38,6 @@ _NO_CONTEXT = ("/v1/me", "/v1/acls")
 FAULTS = ("http_<status>", "unauthorized", "forbidden", "validation", "invalid_client", "delay")
 
 
-def take_fault(
-    world: FakeWorld, method: str, path: str, *, after_apply: bool = False
-) -> Fault | None:
-    """`world.take_fault`, plus faults injected with `exact=True` match only that exact path
-    (`/v1/ads` alone, not `/v1/ads/query`)."""
-    with world.lock:
-        for fault in world.faults:
-            if fault.data.get("exact") and fault.path != path:
-                continue
-            if fault.after_apply != after_apply or fault.path not in path:
-                continue
-            if fault.method is not None and fault.method.upper() != method.upper():
-                continue
-            fault.count -= 1
-            if fault.count <= 0:
-                world.faults.remove(fault)
-            return fault
-        return None
-
-
 def _fault_answer(fault: Fault) -> Response:
     data = fault.data
     if fault.kind == "invalid_client":
@@ -91,7 +71,7 @@ def create_app(world: FakeWorld) -> Starlette:
         raw = await request.body()
         method, path = request.method.upper(), request.url.path
         query = dict(request.query_params)
-        fault = take_fault(world, method, path)
+        fault = world.take_fault(method, path)
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(float(fault.data.get("seconds", 1.0)))
             fault = None
@@ -148,7 +128,7 @@ def _api(world: FakeWorld, request: Request, raw: bytes) -> Response:
         with world.lock:
             status, payload = route(call)
             if call.method in ("PUT", "POST", "DELETE") and not call.path.endswith("/query"):
-                lost = take_fault(world, call.method, call.path, after_apply=True)
+                lost = world.take_fault(call.method, call.path, after_apply=True)
                 if lost is not None:
                     return _with(_fault_answer(lost), headers)
         return JSONResponse(payload, status_code=status, headers=headers)
