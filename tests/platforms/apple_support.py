@@ -15,7 +15,6 @@ from adpilot.platforms.apple.adapter import ApplePlatform, open_live
 from adpilot.platforms.base import WriteRequest
 from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.registry import LiveAccount
-from adpilot.sim.market import Market
 
 _numbers = itertools.count(1)
 
@@ -59,10 +58,6 @@ def adapter(
     settings = Settings(**fake.settings_overrides())  # type: ignore[arg-type]
     live = LiveAccount("apple", account_id, creds or fake.credentials_for(account_id))
     return open_live(settings, live, http or options())
-
-
-def market(world: FakeWorld, account_id: str) -> Market:
-    return world.market(account_id)
 
 
 def calls(world: FakeWorld, since: int, keep: Callable[[Call], bool] | None = None) -> list[Call]:

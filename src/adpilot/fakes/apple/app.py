@@ -1,17 +1,16 @@
 """The fake Apple Ads Platform API v1 as an ASGI app over a FakeWorld.
 
-Every request, in order: a queued fault for it answers instead (see `FAULTS`); the token
+Every request, in order: a queued fault for it answers instead (kinds below); the token
 endpoint is served without a bearer; API calls need a live bearer token (401 otherwise) and an
 `X-AP-Context: adAccountId=…` the token may use (403 otherwise); each ad account has a request
 window whose `RateLimit-Limit/Remaining/Reset` headers go on every answer, and an exhausted
 window answers 429 with `Retry-After`. A write may be followed by an `after_apply` fault: the
 change is made, the caller sees the failure (a lost answer). Every request is logged.
 
-Faults (`world.inject(kind, path=…, method=…, count=…, after_apply=…, **data)`):
+Faults (`world.inject(kind, path=…, method=…, count=…, after_apply=…, exact=…, **data)`):
 `http_<status>` (e.g. http_500, http_503, http_429 with `retry_after`), `unauthorized`,
 `forbidden`, `validation` (`code`/`message` data), `invalid_client` (token endpoint),
-`delay` (`seconds` before answering normally). `exact=True` matches the path exactly instead of
-as a fragment.
+`delay` (`seconds` before answering normally).
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from adpilot.fakes.world import FakeWorld, Fault
 TOKEN_PATH = "/auth/oauth2/token"
 _CONTEXT = re.compile(r"^\s*adAccountId\s*=\s*(\d+)\s*$")
 _NO_CONTEXT = ("/v1/me", "/v1/acls")
-FAULTS = ("http_<status>", "unauthorized", "forbidden", "validation", "invalid_client", "delay")
 
 
 def _fault_answer(fault: Fault) -> Response:
