@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,12 +14,12 @@ from adpilot.fakes.world import FakeWorld
 from adpilot.platforms.base import PlatformRejected, PlatformTransientError
 from adpilot.sim.market import Market
 from adpilot.sim.tables import ACTIVE, DELETED, PAUSED
-from tests.platforms.apple_support import adapter, mark, new_account_id, sent, write
+from tests.platforms.apple_support import adapter, mark, new_account_id, sent, shared_fake, write
 
 
 @pytest.fixture()
-def fake(fake_platforms: dict[str, RunningFake]) -> RunningFake:
-    return fake_platforms["apple"]
+def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
+    yield from shared_fake(fake_platforms)
 
 
 @pytest.fixture()
