@@ -1,11 +1,14 @@
-"""Helpers for the Apple adapter tests: fresh account ids, adapters on the session's fake."""
+"""Helpers for the Apple adapter tests: fresh account ids, adapters on the session's fake, a
+virtual clock."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import os
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from adpilot.config import Settings
@@ -15,7 +18,6 @@ from adpilot.platforms.apple.adapter import ApplePlatform, open_live
 from adpilot.platforms.base import WriteRequest
 from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.registry import LiveAccount
-from adpilot.sim.market import Market
 
 _numbers = itertools.count(1)
 
@@ -30,17 +32,31 @@ def window(days: int = 30) -> tuple[dt.date, dt.date]:
     return today - dt.timedelta(days=days), today - dt.timedelta(days=1)
 
 
-class Sleeps:
-    """An HttpOptions sleep that really sleeps and remembers each wait."""
+def shared_fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
+    """The session's fake Apple Ads; faults a test queued and left unused are dropped after it."""
+    fake = fake_platforms["apple"]
+    yield fake
+    with fake.world.lock:
+        fake.world.faults.clear()
+
+
+class VirtualClock:
+    """`sleep` and `monotonic` for HttpOptions (and the fake's rate windows): waits are recorded
+    and move the clock without taking real time."""
 
     def __init__(self) -> None:
-        self.waits: list[float] = []
+        self.now = time.monotonic()
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
 
-    def __call__(self, seconds: float) -> None:
-        import time
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds
 
-        self.waits.append(seconds)
-        time.sleep(seconds)
+    def monotonic(self) -> float:
+        with self._lock:
+            return self.now
 
 
 def options(**overrides: Any) -> HttpOptions:
@@ -59,10 +75,6 @@ def adapter(
     settings = Settings(**fake.settings_overrides())  # type: ignore[arg-type]
     live = LiveAccount("apple", account_id, creds or fake.credentials_for(account_id))
     return open_live(settings, live, http or options())
-
-
-def market(world: FakeWorld, account_id: str) -> Market:
-    return world.market(account_id)
 
 
 def calls(world: FakeWorld, since: int, keep: Callable[[Call], bool] | None = None) -> list[Call]:

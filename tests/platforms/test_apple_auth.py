@@ -4,6 +4,7 @@ on 401, and which failures mean an expired token and which an invalid one."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import jwt
@@ -16,12 +17,12 @@ from adpilot.fakes.server import RunningFake
 from adpilot.fakes.world import FakeWorld
 from adpilot.platforms.apple.auth import AppleCredentials, client_secret
 from adpilot.platforms.base import PlatformAuthError
-from tests.platforms.apple_support import adapter, calls, mark, new_account_id, window
+from tests.platforms.apple_support import adapter, calls, mark, new_account_id, shared_fake, window
 
 
 @pytest.fixture()
-def fake(fake_platforms: dict[str, RunningFake]) -> RunningFake:
-    return fake_platforms["apple"]
+def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
+    yield from shared_fake(fake_platforms)
 
 
 @pytest.fixture()

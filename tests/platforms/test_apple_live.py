@@ -3,6 +3,7 @@ fake Apple Ads Platform API over loopback, with the real database and job engine
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,12 +16,12 @@ from adpilot.fakes.server import RunningFake
 from adpilot.fakes.world import FakeWorld
 from adpilot.layers.models import AdAccount
 from tests.conftest import Api
-from tests.platforms.apple_support import calls, mark, new_account_id
+from tests.platforms.apple_support import calls, mark, new_account_id, shared_fake
 
 
 @pytest.fixture()
-def fake(fake_platforms: dict[str, RunningFake]) -> RunningFake:
-    return fake_platforms["apple"]
+def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
+    yield from shared_fake(fake_platforms)
 
 
 @pytest.fixture()

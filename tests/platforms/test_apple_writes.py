@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,12 +14,12 @@ from adpilot.fakes.world import FakeWorld
 from adpilot.platforms.base import PlatformRejected, PlatformTransientError
 from adpilot.sim.market import Market
 from adpilot.sim.tables import ACTIVE, DELETED, PAUSED
-from tests.platforms.apple_support import adapter, mark, new_account_id, sent, write
+from tests.platforms.apple_support import adapter, mark, new_account_id, sent, shared_fake, write
 
 
 @pytest.fixture()
-def fake(fake_platforms: dict[str, RunningFake]) -> RunningFake:
-    return fake_platforms["apple"]
+def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
+    yield from shared_fake(fake_platforms)
 
 
 @pytest.fixture()
@@ -108,13 +109,21 @@ def test_targeting_is_sent_as_apple_geo_ids(fake: RunningFake, world: FakeWorld)
     }
 
 
-def test_a_budget_below_a_cent_precision_or_on_an_ad_group_is_refused(fake: RunningFake) -> None:
+def test_a_budget_on_an_ad_group_is_refused_before_anything_is_sent(
+    fake: RunningFake, world: FakeWorld
+) -> None:
     account = new_account_id()
     platform = adapter(fake, account)
-    group = fake.world.market(account).adsets.id[0]
+    group = world.market(account).adsets.id[0]
+    budget = write("update_budget", "adset", group, {"dailyBudgetCents": 5000})
     with pytest.raises(PlatformRejected) as refused:
-        platform.build_request(write("update_budget", "adset", group, {"dailyBudgetCents": 5000}))
+        platform.build_request(budget)
     assert refused.value.platform_code == "VALIDATION_ERROR"
+    assert "update_budget applies to campaigns, not adsets" in refused.value.message
+    start = mark(world)
+    with pytest.raises(PlatformRejected):
+        platform.apply(budget)
+    assert sent(world, start) == []
 
 
 def test_push_creative_creates_an_ad_where_none_is_enabled(

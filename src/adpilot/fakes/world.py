@@ -39,7 +39,8 @@ class Fault:
 
     `kind` is the platform module's vocabulary (e.g. an error code or "http_500"); `data`
     carries what that kind needs (a message, a Retry-After, …). `after_apply` makes a write
-    take effect and then fail (a lost response).
+    take effect and then fail (a lost response). `exact` matches the whole path only (`/v1/ads`
+    but not `/v1/ads/query`).
     """
 
     kind: str
@@ -48,6 +49,7 @@ class Fault:
     count: int = 1
     data: dict[str, Any] = field(default_factory=dict)
     after_apply: bool = False
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,16 +161,18 @@ class FakeWorld:
         method: str | None = None,
         count: int = 1,
         after_apply: bool = False,
+        exact: bool = False,
         **data: Any,
     ) -> None:
         with self.lock:
-            self.faults.append(Fault(kind, path, method, count, dict(data), after_apply))
+            self.faults.append(Fault(kind, path, method, count, dict(data), after_apply, exact))
 
     def take_fault(self, method: str, path: str, *, after_apply: bool = False) -> Fault | None:
         """The first queued fault matching this request, consumed once."""
         with self.lock:
             for fault in self.faults:
-                if fault.after_apply != after_apply or fault.path not in path:
+                matches = fault.path == path if fault.exact else fault.path in path
+                if fault.after_apply != after_apply or not matches:
                     continue
                 if fault.method is not None and fault.method.upper() != method.upper():
                     continue

@@ -1,17 +1,16 @@
 """The fake Apple Ads Platform API v1 as an ASGI app over a FakeWorld.
 
-Every request, in order: a queued fault for it answers instead (see `FAULTS`); the token
+Every request, in order: a queued fault for it answers instead (kinds below); the token
 endpoint is served without a bearer; API calls need a live bearer token (401 otherwise) and an
 `X-AP-Context: adAccountId=…` the token may use (403 otherwise); each ad account has a request
 window whose `RateLimit-Limit/Remaining/Reset` headers go on every answer, and an exhausted
 window answers 429 with `Retry-After`. A write may be followed by an `after_apply` fault: the
 change is made, the caller sees the failure (a lost answer). Every request is logged.
 
-Faults (`world.inject(kind, path=…, method=…, count=…, after_apply=…, **data)`):
+Faults (`world.inject(kind, path=…, method=…, count=…, after_apply=…, exact=…, **data)`):
 `http_<status>` (e.g. http_500, http_503, http_429 with `retry_after`), `unauthorized`,
 `forbidden`, `validation` (`code`/`message` data), `invalid_client` (token endpoint),
-`delay` (`seconds` before answering normally). `exact=True` matches the path exactly instead of
-as a fragment.
+`delay` (`seconds` before answering normally).
 """
 
 from __future__ import annotations
@@ -35,27 +34,6 @@ from adpilot.fakes.world import FakeWorld, Fault
 TOKEN_PATH = "/auth/oauth2/token"
 _CONTEXT = re.compile(r"^\s*adAccountId\s*=\s*(\d+)\s*$")
 _NO_CONTEXT = ("/v1/me", "/v1/acls")
-FAULTS = ("http_<status>", "unauthorized", "forbidden", "validation", "invalid_client", "delay")
-
-
-def take_fault(
-    world: FakeWorld, method: str, path: str, *, after_apply: bool = False
-) -> Fault | None:
-    """`world.take_fault`, plus faults injected with `exact=True` match only that exact path
-    (`/v1/ads` alone, not `/v1/ads/query`)."""
-    with world.lock:
-        for fault in world.faults:
-            if fault.data.get("exact") and fault.path != path:
-                continue
-            if fault.after_apply != after_apply or fault.path not in path:
-                continue
-            if fault.method is not None and fault.method.upper() != method.upper():
-                continue
-            fault.count -= 1
-            if fault.count <= 0:
-                world.faults.remove(fault)
-            return fault
-        return None
 
 
 def _fault_answer(fault: Fault) -> Response:
@@ -91,7 +69,7 @@ def create_app(world: FakeWorld) -> Starlette:
         raw = await request.body()
         method, path = request.method.upper(), request.url.path
         query = dict(request.query_params)
-        fault = take_fault(world, method, path)
+        fault = world.take_fault(method, path)
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(float(fault.data.get("seconds", 1.0)))
             fault = None
@@ -148,7 +126,7 @@ def _api(world: FakeWorld, request: Request, raw: bytes) -> Response:
         with world.lock:
             status, payload = route(call)
             if call.method in ("PUT", "POST", "DELETE") and not call.path.endswith("/query"):
-                lost = take_fault(world, call.method, call.path, after_apply=True)
+                lost = world.take_fault(call.method, call.path, after_apply=True)
                 if lost is not None:
                     return _with(_fault_answer(lost), headers)
         return JSONResponse(payload, status_code=status, headers=headers)

@@ -9,7 +9,8 @@ a deleted entity refuses further changes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,10 +19,12 @@ import numpy as np
 from adpilot.fakes.apple.errors import ApiFailure, from_sim, invalid, not_found
 from adpilot.fakes.apple.state import AppleState, iso_for_geo_id
 from adpilot.fakes.apple.views import ad_json, adgroup_json, campaign_json
+from adpilot.platforms.base import EntityType
 from adpilot.sim.market import Market, SimError
 from adpilot.sim.tables import ACTIVE, DELETED
 
 _STATUS = {"ENABLED": "active", "PAUSED": "paused"}
+_SIM_KINDS: dict[str, EntityType] = {"campaign": "campaign", "adgroup": "adset", "ad": "ad"}
 
 
 def _body(body: Any) -> Mapping[str, Any]:
@@ -31,10 +34,30 @@ def _body(body: Any) -> Mapping[str, Any]:
 
 
 def _row(m: Market, kind: str, entity_id: str) -> int:
-    sim_kind = {"campaign": "campaign", "adgroup": "adset", "ad": "ad"}[kind]
-    if not m.has(sim_kind, entity_id):  # type: ignore[arg-type]
+    if not m.has(_SIM_KINDS[kind], entity_id):
         raise not_found(kind, entity_id)
-    return m.index_of(sim_kind, entity_id)  # type: ignore[arg-type]
+    return m.index_of(_SIM_KINDS[kind], entity_id)
+
+
+def _deleted(m: Market, kind: str, entity_id: str) -> bool:
+    return m.status_of(_SIM_KINDS[kind], entity_id) == "deleted"
+
+
+def _live_row(m: Market, kind: str, entity_id: str) -> int:
+    """The entity's row; an unknown one is a 404 and a deleted one refuses changes."""
+    row = _row(m, kind, entity_id)
+    if _deleted(m, kind, entity_id):
+        raise invalid(f"{kind} {entity_id} is deleted", "ENTITY_DELETED")
+    return row
+
+
+@contextmanager
+def _sim_refusals() -> Iterator[None]:
+    """The simulator refusing a change is Apple refusing it."""
+    try:
+        yield
+    except SimError as exc:
+        raise from_sim(exc) from None
 
 
 def _status(body: Mapping[str, Any]) -> str | None:
@@ -44,11 +67,6 @@ def _status(body: Mapping[str, Any]) -> str | None:
     if value not in _STATUS:
         raise invalid("status must be ENABLED or PAUSED", "INVALID_STATUS", "status")
     return _STATUS[value]
-
-
-def _alive(code: int, kind: str, entity_id: str) -> None:
-    if code == DELETED:
-        raise invalid(f"{kind} {entity_id} is deleted", "ENTITY_DELETED")
 
 
 def _cents(value: Any, currency: str) -> int:
@@ -75,8 +93,7 @@ def update_campaign(
     m: Market, state: AppleState, entity_id: str, body: Any, now: dt.datetime
 ) -> dict[str, Any]:
     body = _body(body)
-    i = _row(m, "campaign", entity_id)
-    _alive(int(m.campaigns.status[i]), "campaign", entity_id)
+    i = _live_row(m, "campaign", entity_id)
     if "dailyBudgetAmount" in body or "budgetAmount" in body:
         raise invalid(
             "dailyBudgetAmount is a v5 field; v1 takes dailyBudget.value", "INVALID_FIELD"
@@ -88,13 +105,11 @@ def update_campaign(
         cents = _cents(
             budget.get("value") if isinstance(budget, Mapping) else None, m.account.currency
         )
-    try:
+    with _sim_refusals():
         if cents is not None:
             m.set_daily_budget("campaign", entity_id, cents, now)
         if status is not None:
             m.set_status("campaign", entity_id, status, now)
-    except SimError as exc:
-        raise from_sim(exc) from None
     _touch(state, "campaign", entity_id, now)
     return campaign_json(m, state, i)
 
@@ -130,8 +145,7 @@ def update_adgroup(
     m: Market, state: AppleState, entity_id: str, body: Any, now: dt.datetime
 ) -> dict[str, Any]:
     body = _body(body)
-    j = _row(m, "adgroup", entity_id)
-    _alive(int(m.adsets.status[j]), "adgroup", entity_id)
+    j = _live_row(m, "adgroup", entity_id)
     status = _status(body)
     targeting = body.get("targeting") or {}
     if not isinstance(targeting, Mapping):
@@ -142,15 +156,13 @@ def update_adgroup(
     paired = isinstance(bid, Mapping) and bid.get("bidStrategyType") and bid.get("bidStrategyGoal")
     if bid is not None and not paired:
         raise invalid("bidStrategyType and bidStrategyGoal must be sent together", "INVALID_BID")
-    try:
+    with _sim_refusals():
         if geo is not None:
             m.set_geo(entity_id, geo, now)
         if hours is not None:
             m.set_dayparts(entity_id, hours, now)
         if status is not None:
             m.set_status("adset", entity_id, status, now)
-    except SimError as exc:
-        raise from_sim(exc) from None
     if bid is not None:
         state.bids[entity_id] = dict(bid)
     _touch(state, "adgroup", entity_id, now)
@@ -177,16 +189,13 @@ def update_ad(
     m: Market, state: AppleState, entity_id: str, body: Any, now: dt.datetime
 ) -> dict[str, Any]:
     body = _body(body)
-    a = _row(m, "ad", entity_id)
-    _alive(int(m.ads.status[a]), "ad", entity_id)
+    a = _live_row(m, "ad", entity_id)
     status = _status(body)  # only name and status are mutable; the rest is ignored
     if status == "active" and int(m.ads.status[a]) != ACTIVE:
         _one_enabled(m, int(m.ads.adset[a]), but=entity_id)
-    try:
-        if status is not None:
+    if status is not None:
+        with _sim_refusals():
             m.set_status("ad", entity_id, status, now)
-    except SimError as exc:
-        raise from_sim(exc) from None
     _touch(state, "ad", entity_id, now)
     return ad_json(m, state, a)
 
@@ -197,21 +206,16 @@ def create_ad(m: Market, state: AppleState, body: Any, now: dt.datetime) -> dict
     if missing:
         raise invalid(f"{', '.join(missing)} required", "MISSING_FIELD", missing[0])
     group_id, creative_id = str(body["adGroupId"]), str(body["creativeId"])
-    if not m.has("adset", group_id):
-        raise not_found("adgroup", group_id)
+    j = _live_row(m, "adgroup", group_id)
     if not m.has("creative", creative_id):
         raise invalid(f"creative {creative_id} does not exist", "CREATIVE_NOT_FOUND", "creativeId")
-    j = m.index_of("adset", group_id)
-    _alive(int(m.adsets.status[j]), "adgroup", group_id)
     status = _status(body)
     if status == "active":
         _one_enabled(m, j)
-    try:
+    with _sim_refusals():
         ad_id = m.push_creative(group_id, creative_id, now, name=str(body["name"]))
         if status == "paused":
             m.set_status("ad", ad_id, "paused", now)
-    except SimError as exc:
-        raise from_sim(exc) from None
     _touch(state, "ad", ad_id, now)
     return ad_json(m, state, m.index_of("ad", ad_id))
 
@@ -219,8 +223,7 @@ def create_ad(m: Market, state: AppleState, body: Any, now: dt.datetime) -> dict
 def delete(m: Market, state: AppleState, kind: str, entity_id: str, now: dt.datetime) -> None:
     """Soft delete with cascade; deleting twice is refused."""
     row = _row(m, kind, entity_id)
-    status = {"campaign": m.campaigns.status, "adgroup": m.adsets.status, "ad": m.ads.status}
-    if int(status[kind][row]) == DELETED:
+    if _deleted(m, kind, entity_id):
         raise invalid(f"{kind} {entity_id} is already deleted", f"{kind.upper()}_ALREADY_DELETED")
     groups = [row] if kind == "adgroup" else []
     if kind == "campaign":

@@ -63,10 +63,6 @@ def metric_maker(currency: str, fields: list[str] | None) -> Callable[[Any], dic
     return make
 
 
-def metrics(cell: Any, currency: str, fields: list[str] | None) -> dict[str, Any]:
-    return metric_maker(currency, fields)(cell)
-
-
 def _date(value: Any, name: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))

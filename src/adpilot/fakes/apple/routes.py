@@ -11,7 +11,7 @@ from starlette.requests import Request
 from adpilot.fakes.apple import mutations, reports
 from adpilot.fakes.apple.errors import ApiFailure, invalid, not_found
 from adpilot.fakes.apple.state import AppleState, geo_id, geo_name, state_of
-from adpilot.fakes.apple.views import VIEWS, run_query
+from adpilot.fakes.apple.views import run_query, view_all, view_one
 from adpilot.fakes.world import FakeWorld
 from adpilot.sim.market import Market
 
@@ -88,16 +88,15 @@ def _account(call: ApiCall, found: re.Match[str]) -> tuple[int, Any]:
 
 
 def _query(call: ApiCall, found: re.Match[str]) -> tuple[int, Any]:
-    items = VIEWS[found.group(1)](call.market, call.state)
+    items = view_all(call.market, call.state, found.group(1))
     return 200, run_query(items, call.body if call.body is not None else {})
 
 
 def _get(call: ApiCall, found: re.Match[str]) -> tuple[int, Any]:
-    kind, entity_id = _ENTITY_KINDS[found.group(1)], found.group(2)
-    for item in VIEWS[found.group(1)](call.market, call.state):
-        if str(item["id"]) == entity_id:
-            return 200, {"result": item}
-    raise not_found(kind, entity_id)
+    item = view_one(call.market, call.state, found.group(1), found.group(2))
+    if item is None:
+        raise not_found(_ENTITY_KINDS[found.group(1)], found.group(2))
+    return 200, {"result": item}
 
 
 def _put(call: ApiCall, found: re.Match[str]) -> tuple[int, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from adpilot.fakes.apple.errors import ApiFailure, invalid
 from adpilot.fakes.apple.state import (
@@ -23,6 +23,7 @@ from adpilot.sim.market import Market
 from adpilot.sim.tables import ACTIVE, DELETED
 
 ADAM_ID = "987654321"
+SimKind = Literal["campaign", "adset", "ad", "creative"]
 
 
 def money(cents: float, currency: str) -> dict[str, str]:
@@ -142,7 +143,7 @@ def ad_json(m: Market, state: AppleState, a: int) -> dict[str, Any]:
     }
 
 
-def creative_json(m: Market, k: int) -> dict[str, Any]:
+def creative_json(m: Market, _state: AppleState, k: int) -> dict[str, Any]:
     name = m.creatives.name[k]
     default = name == "Default product page"
     return {
@@ -159,12 +160,28 @@ def creative_json(m: Market, k: int) -> dict[str, Any]:
     }
 
 
-VIEWS: dict[str, Callable[[Market, AppleState], list[dict[str, Any]]]] = {
-    "campaigns": lambda m, st: [campaign_json(m, st, i) for i in range(len(m.campaigns.id))],
-    "adgroups": lambda m, st: [adgroup_json(m, st, j) for j in range(len(m.adsets.id))],
-    "ads": lambda m, st: [ad_json(m, st, a) for a in range(len(m.ads.id))],
-    "creatives": lambda m, st: [creative_json(m, k) for k in range(len(m.creatives.id))],
+# Resource name -> (the simulator's entity kind, the view of one row).
+_RESOURCES: dict[str, tuple[SimKind, Callable[[Market, AppleState, int], dict[str, Any]]]] = {
+    "campaigns": ("campaign", campaign_json),
+    "adgroups": ("adset", adgroup_json),
+    "ads": ("ad", ad_json),
+    "creatives": ("creative", creative_json),
 }
+
+
+def view_all(m: Market, state: AppleState, resource: str) -> list[dict[str, Any]]:
+    """Every entity of a resource (`campaigns`, `adgroups`, `ads`, `creatives`), deleted too."""
+    kind, view = _RESOURCES[resource]
+    rows = len(getattr(m, f"{kind}s").id)
+    return [view(m, state, i) for i in range(rows)]
+
+
+def view_one(m: Market, state: AppleState, resource: str, entity_id: str) -> dict[str, Any] | None:
+    """One entity by id (None when the account has no such entity)."""
+    kind, view = _RESOURCES[resource]
+    if not m.has(kind, entity_id):
+        return None
+    return view(m, state, m.index_of(kind, entity_id))
 
 
 # ---------------------------------------------------------------------------- query engine

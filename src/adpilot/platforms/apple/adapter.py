@@ -80,19 +80,11 @@ class ApplePlatform:
             raise PlatformRejected(
                 f"unknown entity type {entity_type!r}", platform_code="bad_request"
             )
-        live_filter = {
-            "filters": [
-                {"field": "adGroupId", "operator": "EQUALS", "value": external_id},
-                {"field": "status", "operator": "EQUALS", "value": "ENABLED"},
-            ]
-        }
-
-        def read(which: str) -> Any:
-            if which == "group":
-                return self._get(f"/v1/adgroups/{external_id}")
-            return self.client.query_all("/v1/ads/query", live_filter)
-
-        group, live = self.client.map(read, ["group", "ads"])
+        reads: list[Callable[[], Any]] = [
+            lambda: self._get(f"/v1/adgroups/{external_id}"),
+            lambda: writes.enabled_ads(self.client, external_id),
+        ]
+        group, live = self.client.map(lambda read: read(), reads)
         iso_by_id = self.geo.isos_for(mapping.country_ids_of(group))
         return mapping.adset_state(group, live, iso_by_id)
 

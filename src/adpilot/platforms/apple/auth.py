@@ -76,7 +76,7 @@ class AppleCredentials:
         return f"{self.client_id}|{self.team_id}|{self.key_id}|{digest}"
 
 
-def client_secret(creds: AppleCredentials, now: float, lifetime: int = SECRET_LIFETIME_SEC) -> str:
+def client_secret(creds: AppleCredentials, now: float) -> str:
     """The signed JWT Apple's token endpoint takes as `client_secret`."""
     issued = int(now)
     claims = {
@@ -84,7 +84,7 @@ def client_secret(creds: AppleCredentials, now: float, lifetime: int = SECRET_LI
         "iss": creds.team_id,
         "aud": AUDIENCE,
         "iat": issued,
-        "exp": issued + min(int(lifetime), 180 * 24 * 3600),
+        "exp": issued + SECRET_LIFETIME_SEC,
     }
     return jwt.encode(claims, creds.private_key(), algorithm="ES256", headers={"kid": creds.key_id})
 
@@ -98,12 +98,6 @@ class _Token:
 # Process-wide: adapters are opened per run and per dispatch, tokens last an hour.
 _TOKENS: dict[str, _Token] = {}
 _TOKENS_LOCK = threading.Lock()
-
-
-def forget_tokens() -> None:
-    """Drop every cached access token (tests that rotate credentials)."""
-    with _TOKENS_LOCK:
-        _TOKENS.clear()
 
 
 class AppleAuth:

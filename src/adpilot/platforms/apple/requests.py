@@ -69,7 +69,7 @@ def build_request(
     if expected is None:
         raise ValueError(f"unknown action type {action!r}")
     if write.entity_type != expected:
-        raise ValueError(f"Apple {action} applies to an {expected}, not a {write.entity_type}")
+        raise ValueError(f"on Apple, {action} applies to {expected}s, not {write.entity_type}s")
     headers = {"X-AP-Context": f"adAccountId={ad_account_id}"}
 
     def req(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

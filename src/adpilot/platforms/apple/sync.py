@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,21 +52,6 @@ def zone_of(info: AccountInfo) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _campaign_filter(campaign_id: str) -> list[dict[str, Any]]:
-    return [{"field": "campaignId", "operator": "EQUALS", "value": campaign_id}]
-
-
-def _time_range(since: dt.date, until: dt.date, granularity: str | None) -> dict[str, Any]:
-    window: dict[str, Any] = {
-        "start": since.isoformat(),
-        "end": until.isoformat(),
-        "timeZone": "ORTZ",
-    }
-    if granularity:
-        window["granularity"] = granularity
-    return window
-
-
 def _reported(campaign: Mapping[str, Any], since: dt.date, zone: ZoneInfo) -> bool:
     """Whether a campaign can have delivery in the window (one deleted before it cannot)."""
     if not campaign.get("deleted"):
@@ -92,33 +78,31 @@ def fetch_snapshot(
     zone = zone_of(info)
     today = now().astimezone(zone).date()
     single_day = since if since == until else None
+    daily = None if single_day else "DAILY"
     hourly_since = max(since, today - dt.timedelta(days=HOURLY_LOOKBACK_DAYS))
     reported = [str(c["id"]) for c in campaigns if _reported(c, since, zone)]
 
     group_ids = [i for g in groups for i in mapping.country_ids_of(g)]
-    tasks: list[tuple[str, str]] = [("geo", "")]
+    # (kind, report) per campaign: the ads by day (a one-day window has totals only: DAILY
+    # needs more than one day), the ad groups by country over the window, by hour lately.
+    reports: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = []
     for cid in reported:
-        tasks += [("ads", cid), ("country", cid)]
+        reports.append(("ads", partial(_report, client, "ads", cid, since, until, daily)))
+        country = partial(
+            _report, client, "adgroups", cid, since, until, group_by="countryOrRegion"
+        )
+        reports.append(("country", country))
         if hourly_since <= until:
-            tasks.append(("hour", cid))
-
-    def run(task: tuple[str, str]) -> Any:
-        kind, cid = task
-        if kind == "geo":
-            return geo.isos_for(group_ids)
-        if kind == "ads":
-            return _ads_report(client, cid, since, until, single_day)
-        if kind == "country":
-            return _country_report(client, cid, since, until)
-        return _hourly_report(client, cid, hourly_since, until)
-
-    iso_by_id, *answers = client.map(run, tasks)
-    reports = zip([kind for kind, _ in tasks[1:]], answers, strict=True)
+            hourly = partial(_report, client, "adgroups", cid, hourly_since, until, "HOURLY")
+            reports.append(("hour", hourly))
+    tasks: list[Callable[[], Any]] = [lambda: geo.isos_for(group_ids)]
+    tasks += [run for _, run in reports]
+    iso_by_id, *answers = client.map(lambda task: task(), tasks)
 
     metrics: list[DailyMetric] = []
     breakdowns: list[BreakdownMetric] = []
     hours: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for kind, rows in reports:
+    for (kind, _), rows in zip(reports, answers, strict=True):
         for row in rows:
             if kind == "ads":
                 metrics.extend(mapping.daily_metrics(row, single_day))
@@ -148,38 +132,32 @@ def fetch_snapshot(
     )
 
 
-def _ads_report(
-    client: AppleClient, campaign_id: str, since: dt.date, until: dt.date, single: dt.date | None
+def _report(
+    client: AppleClient,
+    level: str,
+    campaign_id: str,
+    since: dt.date,
+    until: dt.date,
+    granularity: str | None = None,
+    *,
+    group_by: str | None = None,
 ) -> list[dict[str, Any]]:
-    body = {
-        "filters": _campaign_filter(campaign_id),
-        "timeRange": _time_range(since, until, None if single else "DAILY"),
+    """Every row of one campaign's `level` (ads, adgroups) report; no granularity = totals."""
+    window: dict[str, Any] = {
+        "start": since.isoformat(),
+        "end": until.isoformat(),
+        "timeZone": "ORTZ",
+    }
+    if granularity:
+        window["granularity"] = granularity
+    body: dict[str, Any] = {
+        "filters": [{"field": "campaignId", "operator": "EQUALS", "value": campaign_id}],
+        "timeRange": window,
         "fields": METRIC_FIELDS,
     }
-    return client.report_rows("/v1/reports/apps/ads/query", body)
-
-
-def _country_report(
-    client: AppleClient, campaign_id: str, since: dt.date, until: dt.date
-) -> list[dict[str, Any]]:
-    body = {
-        "filters": _campaign_filter(campaign_id),
-        "timeRange": _time_range(since, until, None),
-        "groupBy": ["countryOrRegion"],
-        "fields": METRIC_FIELDS,
-    }
-    return client.report_rows("/v1/reports/apps/adgroups/query", body)
-
-
-def _hourly_report(
-    client: AppleClient, campaign_id: str, since: dt.date, until: dt.date
-) -> list[dict[str, Any]]:
-    body = {
-        "filters": _campaign_filter(campaign_id),
-        "timeRange": _time_range(since, until, "HOURLY"),
-        "fields": METRIC_FIELDS,
-    }
-    return client.report_rows("/v1/reports/apps/adgroups/query", body)
+    if group_by:
+        body["groupBy"] = [group_by]
+    return client.report_rows(f"/v1/reports/apps/{level}/query", body)
 
 
 def _country_breakdown(row: Mapping[str, Any]) -> list[BreakdownMetric]:

@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any
 
 from adpilot.platforms.apple import requests as apple_requests
-from adpilot.platforms.apple.client import AppleClient
+from adpilot.platforms.apple.client import PAGE_SIZE, AppleClient
 from adpilot.platforms.apple.geo import GeoBook
 from adpilot.platforms.base import PlatformRejected, WriteRequest, WriteResult
 
@@ -44,6 +44,27 @@ def build(
         )
     except (ValueError, TypeError) as exc:
         raise PlatformRejected(str(exc), platform_code="VALIDATION_ERROR") from None
+
+
+def enabled_ads(
+    client: AppleClient, group: str, *, creative: str | None = None, retry: bool = True
+) -> list[dict[str, Any]]:
+    """The ad group's ENABLED ads (only those showing `creative`, when given).
+
+    `retry=False` sends one attempt for a caller that runs its own retries.
+    """
+    filters = [
+        {"field": "adGroupId", "operator": "EQUALS", "value": group},
+        {"field": "status", "operator": "EQUALS", "value": "ENABLED"},
+    ]
+    if creative is not None:
+        filters.append({"field": "creativeId", "operator": "EQUALS", "value": creative})
+    if retry:
+        return client.query_all("/v1/ads/query", {"filters": filters})
+    # One page is enough: Apple runs at most one enabled ad per ad group.
+    paging = {"offset": 0, "pageSize": PAGE_SIZE}
+    answer = client.send_once("POST", "/v1/ads/query", {"filters": filters, "pagination": paging})
+    return list(answer.get("result") or [])
 
 
 class Writer:
@@ -78,7 +99,7 @@ class Writer:
         def attempt() -> str:
             nonlocal sent
             if sent:
-                found = self._enabled_ads(group, creative=creative, retry=False)
+                found = enabled_ads(self.client, group, creative=creative, retry=False)
                 if found:
                     return str(found[0]["id"])
             sent = True
@@ -107,24 +128,6 @@ class Writer:
         answer = send("GET", f"/v1/ads/{ad_id}")
         return dict(answer.get("result") or {})
 
-    def _enabled_ads(
-        self, group: str, *, creative: str | None = None, retry: bool = True
-    ) -> list[dict[str, Any]]:
-        filters = [
-            {"field": "adGroupId", "operator": "EQUALS", "value": group},
-            {"field": "status", "operator": "EQUALS", "value": "ENABLED"},
-        ]
-        if creative is not None:
-            filters.append({"field": "creativeId", "operator": "EQUALS", "value": creative})
-        if retry:
-            return self.client.query_all("/v1/ads/query", {"filters": filters})
-        answer = self.client.send_once(
-            "POST",
-            "/v1/ads/query",
-            {"filters": filters, "pagination": {"offset": 0, "pageSize": 1000}},
-        )
-        return list(answer.get("result") or [])
-
     # ---------------------------------------------------------------- replace
 
     def _replace(self, write: WriteRequest, steps: list[dict[str, Any]]) -> WriteResult:
@@ -136,7 +139,7 @@ class Writer:
             lambda read: read(),
             [
                 lambda: self._ad(old_id, retry=True),
-                lambda: self._enabled_ads(group),
+                lambda: enabled_ads(self.client, group),
                 lambda: self.client.request("GET", f"/v1/creatives/{creative}"),
             ],
         )
