@@ -214,13 +214,9 @@ class GraphClient:
             return str(url.copy_with(query=None)), params
         return url.path, params
 
-    def pages(self, node: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every page of an edge, following `paging.next` until it is absent (a page may be
-        empty and still have a next one)."""
-        yield from self.pages_after(self.get(node, params))
-
     def pages_after(self, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """`first` and the pages after it."""
+        """`first` and the pages after it, following `paging.next` until it is absent (a page
+        may be empty and still have a next one)."""
         body = first
         while True:
             yield body
