@@ -69,11 +69,6 @@ BUDGET_LOCK_SEC = 3600.0
 SYNC_WORKERS = 8
 
 
-def account_node(external_id: str) -> str:
-    """`act_<digits>` whether adpilot stored it with or without the prefix."""
-    return external_id if external_id.startswith("act_") else f"act_{external_id}"
-
-
 class MetaPlatform:
     """One Meta ad account (`act_<id>`) through a Graph client."""
 
@@ -91,7 +86,7 @@ class MetaPlatform:
         ledger: BudgetEditLedger = LEDGER,
     ) -> None:
         self.client = client
-        self.account = account_node(account_id)
+        self.account = meta_requests.account_node(account_id)
         self.currency = currency
         self.timezone = timezone
         self.action_type = convert.action_type_for(conversion_event)
