@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,15 +23,18 @@ EPOCH = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 
 class Clock:
-    """A clock the client sleeps on without waiting; a fake world can share it."""
+    """A clock the client sleeps on without waiting; a fake world can share it. The adapter
+    reads on several threads, so a sleep is counted under a lock."""
 
     def __init__(self) -> None:
         self.now = 0.0
         self.slept: list[float] = []
+        self._lock = threading.Lock()
 
     def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 3))
-        self.now += seconds
+        with self._lock:
+            self.slept.append(round(seconds, 3))
+            self.now += seconds
 
     def monotonic(self) -> float:
         return self.now
