@@ -54,6 +54,7 @@ class Call:
     url: str  # scheme://host/path, for paging links
     query: dict[str, str]  # the query string alone (paging links repeat it)
     fault: Fault | None = None
+    kind: nodes.Kind | None = None  # of the object node (found with its owner)
 
     @property
     def write(self) -> bool:
@@ -105,7 +106,8 @@ class MetaFake:
             return fault.status, fault if fault.text else fault.body, {**headers, **fault.headers}
 
     def _owner(self, call: Call) -> str | None:
-        """The ad account a request acts on (None for an unknown object)."""
+        """The ad account a request acts on (None for an unknown object); for an object node
+        also its kind, kept on the call for routing."""
         node = call.parts[1]
         if node.startswith("act_"):
             return node
@@ -114,7 +116,10 @@ class MetaFake:
             if report is not None:
                 return report.account
             found = nodes.find_node(self.world, node)
-        return found[0] if found else None
+        if found is None:
+            return None
+        account, call.kind = found
+        return account
 
     def _check_token(self, token: str, account: str | None, params: dict[str, str]) -> None:
         verdict = self.world.check_token(token, account)
@@ -192,9 +197,8 @@ class MetaFake:
             node = parts[1]
             if node in state.reports:
                 return self._report_route(call, reports.live_report(state, node, now), node)
-            found = nodes.find_node(self.world, node)
-            assert found is not None
-            kind = found[1]
+            kind = call.kind
+            assert kind is not None
             if len(parts) == 2 and method == "GET":
                 i = market.index_of(kind, node)  # type: ignore[arg-type]
                 obj = nodes.render(state, account, market, kind, i, now)
