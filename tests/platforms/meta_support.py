@@ -3,14 +3,14 @@ over real HTTP with a recording clock, and the simulated truth to compare with."
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import secrets
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 from adpilot.config import Settings
-from adpilot.fakes.meta.state import meta_state
+from adpilot.fakes.meta.state import FakeConfig, meta_state
 from adpilot.fakes.server import RunningFake
 from adpilot.fakes.world import FakeWorld
 from adpilot.platforms.base import AccountSnapshot
@@ -23,15 +23,18 @@ EPOCH = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 
 class Clock:
-    """A clock the client sleeps on without waiting; a fake world can share it."""
+    """A clock the client sleeps on without waiting; a fake world can share it. The adapter
+    reads on several threads, so a sleep is counted under a lock."""
 
     def __init__(self) -> None:
         self.now = 0.0
         self.slept: list[float] = []
+        self._lock = threading.Lock()
 
     def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 3))
-        self.now += seconds
+        with self._lock:
+            self.slept.append(round(seconds, 3))
+            self.now += seconds
 
     def monotonic(self) -> float:
         return self.now
@@ -79,21 +82,16 @@ def calls(world: FakeWorld, suffix: str, method: str | None = None) -> list[Any]
     return [c for c in world.calls_to("", method) if c.path.endswith(suffix)]
 
 
-@dataclasses.dataclass
-class Restore:
-    """Undo a test's changes to the shared fake: its knobs and any fault it left queued."""
-
-    fake: RunningFake
-
-    def __call__(self) -> None:
-        meta_state(self.fake.world).config = type(meta_state(self.fake.world).config)()
-        with self.fake.world.lock:
-            self.fake.world.faults.clear()
-        self.fake.world.reset_calls()
+def _restore(fake: RunningFake) -> None:
+    """Undo a test's changes to the shared fake: its knobs, any fault it left queued, its calls."""
+    with fake.world.lock:
+        meta_state(fake.world).config = FakeConfig()
+        fake.world.faults.clear()
+    fake.world.reset_calls()
 
 
 def shared_fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
     fake = fake_platforms["meta"]
-    Restore(fake)()
+    _restore(fake)
     yield fake
-    Restore(fake)()
+    _restore(fake)

@@ -109,3 +109,17 @@ def test_an_unreachable_platform_is_a_transient_error() -> None:
     http = http_with(Recorder(refuse), Clock(), ())
     with pytest.raises(PlatformTransientError, match="unreachable"):
         http.send("GET", "/v1/thing")
+
+
+def test_a_failure_the_caller_turns_down_is_not_retried() -> None:
+    answers = [httpx.Response(429), httpx.Response(500), httpx.Response(200, json={})]
+    transport = httpx.MockTransport(lambda request: answers.pop(0))
+    http = http_with(transport, Clock(), (0.5, 0.5, 0.5))
+
+    def attempt() -> dict[str, str]:
+        return parse(http.send("GET", "/v1/thing"))
+
+    # Rate limited (the call never ran): retried; a server error (it may have run): raised.
+    with pytest.raises(PlatformTransientError, match="server error"):
+        http.call(attempt, retry_if=lambda exc: exc.message == "rate limited")
+    assert (http.stats.requests, http.stats.retries) == (2, 1)

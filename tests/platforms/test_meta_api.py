@@ -98,6 +98,16 @@ def pending(api: Api, project: dict[str, Any], run_id: str) -> list[dict[str, An
     return list(rows)
 
 
+def first_proposal(
+    api: Api, project: dict[str, Any], live: dict[str, Any], action_type: str
+) -> tuple[dict[str, Any], str]:
+    """The run's first pending action of `action_type`, and the Graph node its request targets."""
+    row = next(
+        r for r in pending(api, project, live["run"]["runId"]) if r["actionType"] == action_type
+    )
+    return row, row["proposedAction"]["detail"]["path"].rsplit("/", 1)[1]
+
+
 def approve_and_wait(
     api: Api, project: dict[str, Any], runtime: jobs.JobRuntime, pending_id: str
 ) -> dict[str, Any]:
@@ -246,12 +256,7 @@ def test_an_approved_budget_change_reaches_the_live_account(
     job_runtime: jobs.JobRuntime,
 ) -> None:
     market: Market = live["market"]
-    row = next(
-        r
-        for r in pending(partner, project, live["run"]["runId"])
-        if r["actionType"] == "update_budget"
-    )
-    node = row["proposedAction"]["detail"]["path"].rsplit("/", 1)[1]
+    row, node = first_proposal(partner, project, live, "update_budget")
     settled = approve_and_wait(partner, project, job_runtime, row["pendingId"])
     assert settled["status"] == "dispatched", settled["dispatchFailureReason"]
     kind = "campaign" if row["entityType"] == "campaign" else "adset"
@@ -272,10 +277,7 @@ def test_a_platform_refusal_fails_the_dispatch_with_its_code_and_message(
     live: dict[str, Any],
     job_runtime: jobs.JobRuntime,
 ) -> None:
-    row = next(
-        r for r in pending(partner, project, live["run"]["runId"]) if r["actionType"] == "pause_ad"
-    )
-    node = row["proposedAction"]["detail"]["path"].rsplit("/", 1)[1]
+    row, node = first_proposal(partner, project, live, "pause_ad")
     meta.world.inject(
         "100",
         path=f"/{node}?",
@@ -300,10 +302,7 @@ def test_a_lost_answer_is_recognised_and_the_write_is_not_sent_twice(
     live: dict[str, Any],
     job_runtime: jobs.JobRuntime,
 ) -> None:
-    row = next(
-        r for r in pending(partner, project, live["run"]["runId"]) if r["actionType"] == "pause_ad"
-    )
-    node = row["proposedAction"]["detail"]["path"].rsplit("/", 1)[1]
+    row, node = first_proposal(partner, project, live, "pause_ad")
     meta.world.inject("2", path=f"/{node}?", method="POST", after_apply=True)
     settled = approve_and_wait(partner, project, job_runtime, row["pendingId"])
     assert settled["status"] == "dispatched"

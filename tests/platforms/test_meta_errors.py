@@ -73,7 +73,7 @@ def test_a_block_longer_than_a_call_may_wait_goes_up_to_the_job(meta: RunningFak
     with pytest.raises(PlatformTransientError) as caught:
         adapter(meta, account, clock=clock).validate()
     assert caught.value.retry_after == 300 and caught.value.platform_code == "80004"
-    assert len(calls(meta.world, account)) == 1
+    assert len(calls(meta.world, account)) == 1  # never retried
 
 
 def test_errors_past_the_ladder_go_up_as_transient(meta: RunningFake) -> None:
@@ -85,26 +85,29 @@ def test_errors_past_the_ladder_go_up_as_transient(meta: RunningFake) -> None:
     assert len(calls(meta.world, account)) == 4  # the first try and three retries
 
 
-def test_an_expired_token_is_reported_as_expired(meta: RunningFake) -> None:
+@pytest.mark.parametrize(
+    ("token", "token_status", "platform_code"),
+    [
+        ("expired", "expired", "190/463"),
+        ("revoked", "invalid", "190/467"),
+        ("unknown", "invalid", "190"),
+    ],
+)
+def test_a_bad_token_is_reported_with_its_status_and_never_retried(
+    meta: RunningFake, token: str, token_status: str, platform_code: str
+) -> None:
     account = new_account()
     credentials = meta.credentials_for(account)
-    meta.world.expire_token(credentials["accessToken"])
+    if token == "expired":
+        meta.world.expire_token(credentials["accessToken"])
+    elif token == "revoked":
+        meta.world.revoke_token(credentials["accessToken"])
+    else:
+        credentials = {"accessToken": "EAAnotatoken"}
     with pytest.raises(PlatformAuthError) as caught:
         adapter(meta, account, credentials=credentials).validate()
-    assert caught.value.token_status == "expired" and caught.value.platform_code == "190/463"
+    assert (caught.value.token_status, caught.value.platform_code) == (token_status, platform_code)
     assert len(calls(meta.world, account)) == 1  # never retried
-
-
-def test_a_revoked_or_unknown_token_is_reported_as_invalid(meta: RunningFake) -> None:
-    account = new_account()
-    credentials = meta.credentials_for(account)
-    meta.world.revoke_token(credentials["accessToken"])
-    with pytest.raises(PlatformAuthError) as revoked:
-        adapter(meta, account, credentials=credentials).validate()
-    assert revoked.value.token_status == "invalid" and revoked.value.platform_code == "190/467"
-    with pytest.raises(PlatformAuthError) as unknown:
-        adapter(meta, account, credentials={"accessToken": "EAAnotatoken"}).validate()
-    assert unknown.value.token_status == "invalid" and unknown.value.platform_code == "190"
 
 
 def test_a_token_for_another_account_is_refused(meta: RunningFake) -> None:

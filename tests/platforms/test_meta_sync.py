@@ -14,6 +14,7 @@ import pytest
 from adpilot.fakes.meta import configure, set_currency
 from adpilot.fakes.server import RunningFake
 from adpilot.platforms.base import WriteRequest
+from adpilot.platforms.meta.insights import ReportPolicy
 from tests.platforms.meta_support import adapter, calls, new_account, shared_fake, truth, window
 
 
@@ -98,7 +99,9 @@ def test_a_page_that_fails_once_is_fetched_again_without_starting_over(
 def test_a_sync_refused_for_size_falls_back_to_an_async_report(meta: RunningFake) -> None:
     account = new_account()
     since, until = window(meta.world)
-    configure(meta.world, sync_row_limit=100)
+    # The client waits on a virtual clock while the shared fake's reports run on the wall
+    # clock: a report that took any real time would be polled into the client's timeout.
+    configure(meta.world, sync_row_limit=100, report_seconds=0.0)
     snapshot = adapter(meta, account).fetch_snapshot(since, until)
     expected = truth(meta.world, account, since, until)
     assert by_key(snapshot.metrics) == by_key(expected.metrics) and len(expected.metrics) > 100
@@ -123,8 +126,7 @@ def test_a_large_account_goes_async_up_front_in_parallel_reports(meta: RunningFa
     configure(meta.world, report_seconds=1.0)
     client = adapter(meta, account)
     # 23 ads × 30 days is "large" for this reader: async at once, split in three reports.
-    client.insights.async_rows = 100
-    client.insights.rows_per_report = 250
+    client.insights.policy = ReportPolicy(async_rows=100, rows_per_report=250)
     client.insights.sleep = time.sleep  # the fake's reports run in real time
     snapshot = client.fetch_snapshot(since, until)
     expected = truth(meta.world, account, since, until)

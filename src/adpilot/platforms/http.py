@@ -84,18 +84,24 @@ class PlatformHttp:
         except httpx.TransportError as exc:
             raise PlatformTransientError(f"platform unreachable: {exc}") from None
 
-    def call(self, attempt: Callable[[], T]) -> T:
+    def call(
+        self,
+        attempt: Callable[[], T],
+        *,
+        retry_if: Callable[[PlatformTransientError], bool] = lambda exc: True,
+    ) -> T:
         """Run `attempt` (one request and its parsing), retrying transient failures.
 
         The wait before a retry is the ladder's step or what the platform asked for, whichever
         is longer; a platform asking for more than `max_wait_sec` gets the error raised at once.
+        A failure `retry_if` turns down goes up at once (a write that may have landed).
         """
         delays = list(self.options.retry_delays)
         for retry in range(len(delays) + 1):
             try:
                 return attempt()
             except PlatformTransientError as exc:
-                if retry >= len(delays):
+                if retry >= len(delays) or not retry_if(exc):
                     raise
                 asked = exc.retry_after or 0.0
                 if asked > self.options.max_wait_sec:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -53,6 +54,7 @@ class Call:
     url: str  # scheme://host/path, for paging links
     query: dict[str, str]  # the query string alone (paging links repeat it)
     fault: Fault | None = None
+    kind: nodes.Kind | None = None  # of the object node (found with its owner)
 
     @property
     def write(self) -> bool:
@@ -104,7 +106,8 @@ class MetaFake:
             return fault.status, fault if fault.text else fault.body, {**headers, **fault.headers}
 
     def _owner(self, call: Call) -> str | None:
-        """The ad account a request acts on (None for an unknown object)."""
+        """The ad account a request acts on (None for an unknown object); for an object node
+        also its kind, kept on the call for routing."""
         node = call.parts[1]
         if node.startswith("act_"):
             return node
@@ -113,7 +116,10 @@ class MetaFake:
             if report is not None:
                 return report.account
             found = nodes.find_node(self.world, node)
-        return found[0] if found else None
+        if found is None:
+            return None
+        account, call.kind = found
+        return account
 
     def _check_token(self, token: str, account: str | None, params: dict[str, str]) -> None:
         verdict = self.world.check_token(token, account)
@@ -191,9 +197,8 @@ class MetaFake:
             node = parts[1]
             if node in state.reports:
                 return self._report_route(call, reports.live_report(state, node, now), node)
-            found = nodes.find_node(self.world, node)
-            assert found is not None
-            kind = found[1]
+            kind = call.kind
+            assert kind is not None
             if len(parts) == 2 and method == "GET":
                 i = market.index_of(kind, node)  # type: ignore[arg-type]
                 obj = nodes.render(state, account, market, kind, i, now)
@@ -226,18 +231,14 @@ class MetaFake:
             objs = nodes.listing(state, account, market, kind, now, statuses)
             return self._page(call, objs, kind)
         if edge == "insights" and method == "GET":
-            q = insights.Query(params, market.local_date(now))
-            self._check_breakdown(q)
-            currency = nodes.currency_of(state, account, market)
+            q, currency = self._insights_query(params, account, market)
             found = insights.cached_rows(state, market, account, currency, q)
             refused = insights.too_large(found, state.config.sync_row_limit)
             if refused is not None:
                 raise refused
             return self._paged_rows(call, found)
         if edge == "insights" and method == "POST":
-            q = insights.Query(params, market.local_date(now))
-            self._check_breakdown(q)
-            currency = nodes.currency_of(state, account, market)
+            q, currency = self._insights_query(params, account, market)
             found = insights.rows(market, account, currency, q)
             outcome = {"job_failed": "failed", "job_skipped": "skipped"}.get(
                 call.fault.kind if call.fault else "", "ok"
@@ -248,9 +249,14 @@ class MetaFake:
             return writes.create_ad(state, account, market, params, now)
         raise unknown_object(f"{account}/{edge}", method.lower())
 
-    def _check_breakdown(self, q: insights.Query) -> None:
+    def _insights_query(
+        self, params: dict[str, str], account: str, market: Any
+    ) -> tuple[insights.Query, str]:
+        """An insights request (sync or async) parsed, and the currency its rows are in."""
+        q = insights.Query(params, market.local_date(self.now()))
         if q.breakdown and q.breakdown not in self.state.config.breakdowns:
             raise invalid_param(f"breakdowns {q.breakdown} is not available for this ad account")
+        return q, nodes.currency_of(self.state, account, market)
 
     def _report_route(self, call: Call, report: Any, node: str) -> Any:
         state, now = self.state, self.now()
@@ -271,45 +277,37 @@ class MetaFake:
         self, call: Call, account: str, market: Any, parent_kind: str, node: str, kind: str
     ) -> Any:
         if (parent_kind, kind) == ("adset", "ad"):
-            s = market.index_of("adset", node)
-            rows = [int(i) for i, v in enumerate(market.ads.adset) if int(v) == s]
+            picked = market.ads.adset == market.index_of("adset", node)
         elif parent_kind == "campaign":
-            c = market.index_of("campaign", node)
-            sets = {int(i) for i, v in enumerate(market.adsets.campaign) if int(v) == c}
-            table = market.adsets.campaign if kind == "adset" else market.ads.adset
-            rows = [
-                int(i)
-                for i, v in enumerate(table)
-                if (int(v) == c if kind == "adset" else int(v) in sets)
-            ]
+            in_campaign = market.adsets.campaign == market.index_of("campaign", node)
+            picked = in_campaign if kind == "adset" else in_campaign[market.ads.adset]
         else:
             raise unknown_object(f"{node}/{kind}s")
+        rows = [int(i) for i in np.flatnonzero(picked)]
         statuses = json_param(call.params, "effective_status")
         objs = nodes.listing(self.state, account, market, kind, self.now(), statuses, rows)
         return self._page(call, objs, kind)
 
     def _page(self, call: Call, objs: list[dict[str, Any]], kind: str) -> Any:
+        """One page of objects with the requested fields (and `summary.total_count`)."""
         specs = parse_fields(call.params.get("fields"))
         node_type, known = nodes.NODE_TYPES[kind], nodes.KNOWN_FIELDS[kind]
-        config = self.state.config
         summary = (
             {"total_count": len(objs)}
             if call.params.get("summary") in ("true", "1", "total_count")
             else None
         )
-        body = paged(
-            objs,
-            call.url,
-            call.query,
-            default_limit=config.default_limit,
-            max_limit=config.max_limit,
-            empty=bool(call.fault and call.fault.kind == "empty_page"),
-            summary=summary,
-        )
+        body = self._paged_rows(call, objs, summary=summary)
         body["data"] = [select(o, specs, node_type, known) for o in body["data"]]
         return body
 
-    def _paged_rows(self, call: Call, found: list[dict[str, Any]]) -> Any:
+    def _paged_rows(
+        self,
+        call: Call,
+        found: list[dict[str, Any]],
+        *,
+        summary: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         config = self.state.config
         return paged(
             found,
@@ -318,6 +316,7 @@ class MetaFake:
             default_limit=config.default_limit,
             max_limit=config.max_limit,
             empty=bool(call.fault and call.fault.kind == "empty_page"),
+            summary=summary,
         )
 
 

@@ -1,5 +1,6 @@
 """Insights of the fake Meta: rows computed from the simulated market's history (strings, only
-days with delivery, `actions` lists), and the async report runs' state machine."""
+days with delivery, `actions` lists), and the sync query's size limit (the async report runs
+are in `reports.py`)."""
 
 from __future__ import annotations
 

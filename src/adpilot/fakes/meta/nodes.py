@@ -11,7 +11,11 @@ import numpy as np
 
 from adpilot.fakes.meta.state import MetaState
 from adpilot.fakes.world import FakeWorld
-from adpilot.platforms.meta.requests import ZERO_DECIMAL_CURRENCIES, dayparting_schedule
+from adpilot.platforms.meta.requests import (
+    ZERO_DECIMAL_CURRENCIES,
+    budget_minor_units,
+    dayparting_schedule,
+)
 from adpilot.sim.market import Market
 from adpilot.sim.tables import ACTIVE, DELETED, LEARN_NAMES, PAUSED
 
@@ -111,10 +115,6 @@ def currency_of(state: MetaState, account: str, market: Market) -> str:
     return state.currency.get(account, market.account.currency)
 
 
-def to_minor(cents: int, currency: str) -> str:
-    return str(cents // 100 if currency in ZERO_DECIMAL_CURRENCIES else cents)
-
-
 def from_minor(units: int, currency: str) -> int:
     return units * 100 if currency in ZERO_DECIMAL_CURRENCIES else units
 
@@ -148,7 +148,7 @@ def account_object(state: MetaState, account: str, m: Market) -> dict[str, Any]:
         "timezone_name": m.account.timezone,
         "timezone_offset_hours_utc": 0,
         "account_status": 1,
-        "amount_spent": to_minor(spent, currency),
+        "amount_spent": budget_minor_units(spent, currency),
     }
 
 
@@ -156,7 +156,7 @@ def _campaign(state: MetaState, account: str, m: Market, i: int) -> dict[str, An
     c = m.campaigns
     status = _STATUS[int(c.status[i])]
     currency = currency_of(state, account, m)
-    budget = to_minor(int(c.budget[i]), currency) if c.cbo[i] else None
+    budget = budget_minor_units(int(c.budget[i]), currency) if c.cbo[i] else None
     return {
         "id": c.id[i],
         "account_id": account.removeprefix("act_"),
@@ -190,7 +190,7 @@ def _adset(state: MetaState, account: str, m: Market, i: int) -> dict[str, Any]:
     if status == "ACTIVE" and int(c.status[camp]) == PAUSED:
         effective = "CAMPAIGN_PAUSED"
     currency = currency_of(state, account, m)
-    budget = None if c.cbo[camp] else to_minor(int(s.budget[i]), currency)
+    budget = None if c.cbo[camp] else budget_minor_units(int(s.budget[i]), currency)
     hours = [int(h) for h in np.flatnonzero(s.hours[i])]
     learning = LEARN_NAMES[int(s.learn[i])]
     created = graph_time(int(s.created[i]), m.account.timezone)

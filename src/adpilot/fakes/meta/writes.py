@@ -11,7 +11,6 @@ from adpilot.fakes.meta.graph import GraphFault, graph_error, invalid_param, jso
 from adpilot.fakes.meta.nodes import NODE_TYPES, Kind, currency_of, from_minor
 from adpilot.fakes.meta.state import MetaState
 from adpilot.sim.market import Market, SimError
-from adpilot.sim.tables import DELETED
 
 Change = Callable[[], None]
 WRITABLE = {
@@ -26,6 +25,11 @@ def _sim_refusal(exc: SimError) -> GraphFault:
     if exc.kind == "not_found":
         return invalid_param(exc.message, subcode=33)
     return invalid_param(exc.message)
+
+
+def _validate_only(params: dict[str, str]) -> bool:
+    """`execution_options=["validate_only"]`: check the request, change nothing."""
+    return "validate_only" in (json_param(params, "execution_options", []) or [])
 
 
 def _status_change(m: Market, kind: Kind, node: str, value: str, now: dt.datetime) -> Change:
@@ -82,7 +86,8 @@ def _budget_change(
     return change
 
 
-def _creative_change(state: MetaState, m: Market, node: str, raw: str, now: dt.datetime) -> Change:
+def _creative_of(m: Market, raw: str) -> str:
+    """The creative id of a `creative={"creative_id": …}` parameter, one of this account's."""
     spec = json_param({"creative": raw}, "creative")
     creative = str(spec.get("creative_id") or "") if isinstance(spec, dict) else ""
     if not creative or not m.has("creative", creative):
@@ -90,6 +95,11 @@ def _creative_change(state: MetaState, m: Market, node: str, raw: str, now: dt.d
             f"Invalid creative: {creative or raw!r} is not a creative of this account",
             subcode=1487838,
         )
+    return creative
+
+
+def _creative_change(state: MetaState, m: Market, node: str, raw: str, now: dt.datetime) -> Change:
+    creative = _creative_of(m, raw)
 
     def change() -> None:
         m.replace_creative(node, creative, now)
@@ -180,8 +190,7 @@ def update(
         )
     if not fields:
         raise invalid_param("Nothing to update")
-    tables: dict[str, Any] = {"campaign": m.campaigns, "adset": m.adsets, "ad": m.ads}
-    if int(tables[kind].status[m.index_of(kind, node)]) == DELETED:  # type: ignore[arg-type]
+    if m.status_of(kind, node) == "deleted":  # type: ignore[arg-type]
         raise invalid_param(
             f"Cannot update {NODE_TYPES[kind]} {node}: it is deleted", subcode=1815006
         )
@@ -204,7 +213,7 @@ def update(
             changes.append(lambda: m.ads.name.__setitem__(m.index_of("ad", node), name))
     except SimError as exc:
         raise _sim_refusal(exc) from None
-    if "validate_only" in (json_param(params, "execution_options", []) or []):
+    if _validate_only(params):
         return {"success": True}
     try:
         for change in changes:
@@ -225,16 +234,11 @@ def create_ad(
         )
     if "creative" not in params:
         raise invalid_param("Param creative is required")
-    spec = json_param(params, "creative")
-    creative = str(spec.get("creative_id") or "") if isinstance(spec, dict) else ""
-    if not creative or not m.has("creative", creative):
-        raise invalid_param(
-            f"Invalid creative: {creative!r} is not a creative of this account", subcode=1487838
-        )
+    creative = _creative_of(m, params["creative"])
     status = params.get("status", "ACTIVE").upper()
     if status not in ("ACTIVE", "PAUSED"):
         raise invalid_param("Param status must be ACTIVE or PAUSED for a new ad")
-    if "validate_only" in (json_param(params, "execution_options", []) or []):
+    if _validate_only(params):
         return {"success": True}
     try:
         new_id = m.push_creative(adset, creative, now, name=params.get("name") or None)

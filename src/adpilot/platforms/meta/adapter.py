@@ -34,7 +34,7 @@ from adpilot.platforms.meta import convert
 from adpilot.platforms.meta import requests as meta_requests
 from adpilot.platforms.meta.budget_limit import LEDGER, BudgetEditLedger
 from adpilot.platforms.meta.client import GraphClient, GraphThrottled
-from adpilot.platforms.meta.insights import PAGE_LIMIT, InsightsReader, ReportPolicy, time_range
+from adpilot.platforms.meta.insights import PAGE_LIMIT, InsightsReader, time_range
 from adpilot.platforms.registry import LiveAccount
 
 log = logging.getLogger(__name__)
@@ -69,11 +69,6 @@ BUDGET_LOCK_SEC = 3600.0
 SYNC_WORKERS = 8
 
 
-def account_node(external_id: str) -> str:
-    """`act_<digits>` whether adpilot stored it with or without the prefix."""
-    return external_id if external_id.startswith("act_") else f"act_{external_id}"
-
-
 class MetaPlatform:
     """One Meta ad account (`act_<id>`) through a Graph client."""
 
@@ -89,16 +84,15 @@ class MetaPlatform:
         conversion_event: str | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         ledger: BudgetEditLedger = LEDGER,
-        report_policy: ReportPolicy | None = None,
     ) -> None:
         self.client = client
-        self.account = account_node(account_id)
+        self.account = meta_requests.account_node(account_id)
         self.currency = currency
         self.timezone = timezone
         self.action_type = convert.action_type_for(conversion_event)
         self.clock = clock
         self.ledger = ledger
-        self.insights = InsightsReader(client, self.account, policy=report_policy)
+        self.insights = InsightsReader(client, self.account)
 
     def close(self) -> None:
         self.client.close()

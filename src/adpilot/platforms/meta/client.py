@@ -104,14 +104,6 @@ def to_platform_error(err: GraphErrorBody, *, regain_sec: float | None = None) -
 # --- the client ---------------------------------------------------------------------------
 
 
-class _NoRetry(Exception):
-    """Carries a transient error of a write that must not be retried here."""
-
-    def __init__(self, inner: PlatformTransientError) -> None:
-        super().__init__(inner.message)
-        self.inner = inner
-
-
 class GraphClient:
     """One access token talking to one Graph API version.
 
@@ -202,21 +194,10 @@ class GraphClient:
         """A write: retried only when the platform throttled it (so it never ran) and
         `retry_throttled` agrees. Any other transient failure goes up at once, because the
         write may have landed: the caller reads the live value before trying again."""
-
-        def attempt() -> Any:
-            try:
-                return self._send(method, path, params)
-            except GraphThrottled as exc:
-                if retry_throttled(exc):
-                    raise
-                raise _NoRetry(exc) from None
-            except PlatformTransientError as exc:
-                raise _NoRetry(exc) from None
-
-        try:
-            return self.http.call(attempt)
-        except _NoRetry as exc:
-            raise exc.inner from None
+        return self.http.call(
+            lambda: self._send(method, path, params),
+            retry_if=lambda exc: isinstance(exc, GraphThrottled) and retry_throttled(exc),
+        )
 
     # ---------------------------------------------------------------- paging
 
@@ -233,13 +214,9 @@ class GraphClient:
             return str(url.copy_with(query=None)), params
         return url.path, params
 
-    def pages(self, node: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every page of an edge, following `paging.next` until it is absent (a page may be
-        empty and still have a next one)."""
-        yield from self.pages_after(self.get(node, params))
-
     def pages_after(self, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """`first` and the pages after it."""
+        """`first` and the pages after it, following `paging.next` until it is absent (a page
+        may be empty and still have a next one)."""
         body = first
         while True:
             yield body

@@ -48,10 +48,8 @@ def action_type_for(event: str | None) -> str:
 # --- money ----------------------------------------------------------------------------------
 
 
-def minor_to_cents(value: Any, currency: str) -> int | None:
-    """A budget in Meta's minimum currency unit (string or int) → cents; None when unset."""
-    if value is None or value == "":
-        return None
+def minor_to_cents(value: Any, currency: str) -> int:
+    """A budget in Meta's minimum currency unit (string or int) → cents."""
     units = int(str(value))
     return units * 100 if currency.upper() in ZERO_DECIMAL_CURRENCIES else units
 
@@ -68,6 +66,12 @@ def major_to_cents(value: Any) -> int:
 
 def _budget_set(value: Any) -> bool:
     return value not in (None, "", "0", 0)
+
+
+def daily_budget_cents(obj: dict[str, Any], currency: str) -> int | None:
+    """The object's daily budget in cents; None when it holds none (or a lifetime budget)."""
+    daily = obj.get("daily_budget")
+    return minor_to_cents(daily, currency) if _budget_set(daily) else None
 
 
 # --- entities -------------------------------------------------------------------------------
@@ -129,26 +133,24 @@ def dayparts(adset: dict[str, Any]) -> list[int]:
 
 def campaign_data(obj: dict[str, Any], currency: str) -> CampaignData:
     holds = _budget_set(obj.get("daily_budget")) or _budget_set(obj.get("lifetime_budget"))
-    daily = obj.get("daily_budget") if _budget_set(obj.get("daily_budget")) else None
     return CampaignData(
         external_id=str(obj["id"]),
         name=str(obj.get("name") or ""),
         status=entity_status(obj),
         budget_mode="campaign" if holds else "adset",
-        daily_budget_cents=minor_to_cents(daily, currency) if holds else None,
+        daily_budget_cents=daily_budget_cents(obj, currency),
         created_at=parse_time(obj.get("created_time") or 0),
     )
 
 
 def adset_data(obj: dict[str, Any], currency: str) -> AdSetData:
-    daily = obj.get("daily_budget") if _budget_set(obj.get("daily_budget")) else None
     learning = (obj.get("learning_stage_info") or {}).get("status")
     return AdSetData(
         external_id=str(obj["id"]),
         campaign_external_id=str(obj.get("campaign_id") or ""),
         name=str(obj.get("name") or ""),
         status=entity_status(obj),
-        daily_budget_cents=minor_to_cents(daily, currency),
+        daily_budget_cents=daily_budget_cents(obj, currency),
         targeting={"geo": countries(obj.get("targeting"))},
         schedule={"dayparts": dayparts(obj)},
         learning=_LEARNING.get(str(learning).upper()) if learning else None,
@@ -174,23 +176,21 @@ def ad_data(obj: dict[str, Any]) -> AdData:
 
 
 def campaign_state(obj: dict[str, Any], currency: str) -> EntityState:
-    daily = obj.get("daily_budget") if _budget_set(obj.get("daily_budget")) else None
     return EntityState(
         entity_type="campaign",
         external_id=str(obj["id"]),
         status=entity_status(obj),
-        daily_budget_cents=minor_to_cents(daily, currency),
+        daily_budget_cents=daily_budget_cents(obj, currency),
     )
 
 
 def adset_state(obj: dict[str, Any], ads: Iterable[dict[str, Any]], currency: str) -> EntityState:
     running = [a for a in ads if entity_status(a) == "active"]
-    daily = obj.get("daily_budget") if _budget_set(obj.get("daily_budget")) else None
     return EntityState(
         entity_type="adset",
         external_id=str(obj["id"]),
         status=entity_status(obj),
-        daily_budget_cents=minor_to_cents(daily, currency),
+        daily_budget_cents=daily_budget_cents(obj, currency),
         active_ads=len(running),
         active_creative_external_ids=tuple(
             sorted({c for a in running if (c := creative_id(a)) is not None})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,19 +19,19 @@ from adpilot.platforms.base import PlatformError, PlatformTransientError
 from adpilot.platforms.meta.client import GraphClient, ReportTooLarge
 
 PAGE_LIMIT = 1000
-# Estimated rows above which a query starts as async report(s) without trying sync first.
-ASYNC_ROWS = 10_000
-# Rows one async report should hold when a large window is split into parallel reports.
-ROWS_PER_REPORT = 5_000
-MAX_PARALLEL_REPORTS = 6
 DONE, FAILED, SKIPPED = "Job Completed", "Job Failed", "Job Skipped"
 
 
 @dataclass(frozen=True)
 class ReportPolicy:
-    """How long to wait between polls of a report, in total, and how often to resubmit one
-    that failed."""
+    """When a query goes async and in how many reports; how long to wait between polls of a
+    report, in total, and how often to resubmit one that failed."""
 
+    # Estimated rows above which a query starts as async report(s) without trying sync first.
+    async_rows: int = 10_000
+    # Rows one async report should hold when a large window is split into parallel reports.
+    rows_per_report: int = 5_000
+    max_parallel: int = 6
     poll_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 5.0)
     timeout_sec: float = 600.0
     attempts: int = 3
@@ -57,25 +57,15 @@ def time_range(since: dt.date, until: dt.date) -> dict[str, str]:
 class InsightsReader:
     """Insights of one ad account through one Graph client."""
 
-    def __init__(
-        self,
-        client: GraphClient,
-        account: str,
-        *,
-        policy: ReportPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
+    def __init__(self, client: GraphClient, account: str) -> None:
         self.client = client
         self.account = account
-        self.policy = policy or ReportPolicy()
-        self.sleep = sleep or client.http.options.sleep
-        self.async_rows = ASYNC_ROWS
-        self.rows_per_report = ROWS_PER_REPORT
-        self.max_parallel = MAX_PARALLEL_REPORTS
+        self.policy = ReportPolicy()
+        self.sleep = client.http.options.sleep
 
     def rows(self, params: Mapping[str, Any], *, estimated_rows: int = 0) -> list[dict[str, Any]]:
         """All rows of one query: async when it is expected to be large or sync is refused."""
-        if estimated_rows > self.async_rows:
+        if estimated_rows > self.policy.async_rows:
             return self.report_rows(params)
         try:
             return self.client.all(f"{self.account}/insights", {**params, "limit": PAGE_LIMIT})
@@ -86,10 +76,11 @@ class InsightsReader:
         self, params: Mapping[str, Any], since: dt.date, until: dt.date, *, estimated_rows: int
     ) -> list[dict[str, Any]]:
         """`time_increment=1` rows over the window; a large window as parallel reports."""
-        if estimated_rows <= self.async_rows:
+        if estimated_rows <= self.policy.async_rows:
             query = {**params, "time_range": time_range(since, until)}
             return self.rows(query, estimated_rows=estimated_rows)
-        parts = min(self.max_parallel, math.ceil(estimated_rows / self.rows_per_report))
+        policy = self.policy
+        parts = min(policy.max_parallel, math.ceil(estimated_rows / policy.rows_per_report))
         ranges = split_window(since, until, parts)
         with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="meta-report") as ex:
             chunks = list(

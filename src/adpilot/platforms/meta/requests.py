@@ -19,6 +19,11 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 )
 
 
+def account_node(external_id: str) -> str:
+    """`act_<digits>` whether adpilot stored it with or without the prefix."""
+    return external_id if external_id.startswith("act_") else f"act_{external_id}"
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -103,7 +108,7 @@ def build_request(
     if action == "push_creative":
         if not ad_account_id:
             raise ValueError("push_creative needs the ad account id")
-        account = ad_account_id if ad_account_id.startswith("act_") else f"act_{ad_account_id}"
+        account = account_node(ad_account_id)
         creative_id = str(_need(ctx, "creativeExternalId", action))
         name = str(ctx.get("adName") or new.get("name") or f"Ad — {creative_id}")
         return _post(
