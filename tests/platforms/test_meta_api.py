@@ -3,6 +3,7 @@ talking to the fake Graph API over loopback: connect, run, approve, dispatch, fa
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -14,18 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot import jobs
 from adpilot.app import create_app
-from adpilot.config import Settings
 from adpilot.db import transaction
 from adpilot.deps import AppContext
+from adpilot.entities.models import Ad, AdDailyMetric
 from adpilot.fakes.server import RunningFake
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import AdAccount
 from adpilot.pending import workflows
-from adpilot.platforms.registry import open_platform
 from adpilot.sim import reports
 from adpilot.sim.market import Market
 from tests.conftest import Api
-from tests.platforms.meta_support import calls, new_account, shared_fake, truth, window
+from tests.platforms.meta_support import calls, new_account, shared_fake, truth
 
 
 @pytest.fixture()
@@ -330,7 +330,7 @@ def test_the_layers_conversion_event_decides_what_counts_as_a_conversion(
     partner: Api,
     project: dict[str, Any],
     meta: RunningFake,
-    settings: Settings,
+    job_runtime: jobs.JobRuntime,
     session_factory: sessionmaker[Session],
 ) -> None:
     account = new_account()
@@ -338,22 +338,22 @@ def test_the_layers_conversion_event_decides_what_counts_as_a_conversion(
     layer_id = project["layers"]["meta_ads"]
     patched = partner.patch(f"/v1/layers/{layer_id}", json={"conversionEvent": "link_click"})
     assert patched.status_code == 200, patched.text
-    with session_factory() as session:
-        row = session.scalars(
-            select(AdAccount).where(
-                AdAccount.layer_id == layer_id, AdAccount.disconnected_at.is_(None)
-            )
-        ).one()
-    since, until = window(meta.world)
-    snapshot = open_platform(settings, session_factory, row).fetch_snapshot(since, until)
+    run = run_to_end(partner, project, job_runtime)
+    assert run["status"] == "completed", run
+    since = dt.date.fromisoformat(run["window"]["since"])
+    until = dt.date.fromisoformat(run["window"]["until"])
     expected = {
         (m.ad_external_id, m.date): m for m in truth(meta.world, account, since, until).metrics
     }
+    with session_factory() as session:
+        stored = session.execute(
+            select(Ad.external_id, AdDailyMetric.date, AdDailyMetric.conversions)
+            .join(Ad, Ad.id == AdDailyMetric.ad_id)
+            .where(AdDailyMetric.layer_id == layer_id)
+        ).all()
     # The fake reports link clicks as 90% of clicks; installs are no longer counted.
-    assert snapshot.metrics and all(
-        m.conversions == round(expected[(m.ad_external_id, m.date)].clicks * 0.9)
-        for m in snapshot.metrics
+    assert stored and all(
+        conversions == round(expected[(external_id, day)].clicks * 0.9)
+        for external_id, day, conversions in stored
     )
-    assert sum(m.conversions for m in snapshot.metrics) != sum(
-        e.conversions for e in expected.values()
-    )
+    assert sum(row.conversions for row in stored) != sum(e.conversions for e in expected.values())

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.config import Settings
-from adpilot.db import read_session, transaction
+from adpilot.db import transaction
 from adpilot.kit.clock import utcnow
 from adpilot.kit.crypto import CredentialsUnreadable, decrypt_json
-from adpilot.layers.models import AdAccount, Layer
+from adpilot.layers.models import AdAccount
 from adpilot.platforms.base import AdPlatform, PlatformAuthError, PlatformName
 from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.sandbox.adapter import SandboxPlatform
@@ -76,8 +76,14 @@ def open_live(
 
 
 def open_platform(
-    settings: Settings, session_factory: sessionmaker[Session], account: AdAccount
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    account: AdAccount,
+    *,
+    conversion_event: str | None = None,
 ) -> AdPlatform:
+    """The adapter for `account`. `conversion_event` (the layer's setting) matters to reads only:
+    the sync passes it; writes need not."""
     if account.mode == "sandbox":
         return SandboxPlatform(
             account.platform,  # type: ignore[arg-type]
@@ -91,10 +97,6 @@ def open_platform(
         credentials = decrypt_json(settings.secret_key, account.credentials_encrypted)
     except CredentialsUnreadable as exc:
         raise PlatformAuthError(str(exc), token_status="invalid") from None
-    with read_session(session_factory) as session:
-        conversion_event = session.scalar(
-            select(Layer.conversion_event).where(Layer.id == account.layer_id)
-        )
     return open_live(
         settings,
         LiveAccount(

@@ -180,11 +180,15 @@ def sync(ctx: StageContext, run_id: str) -> None:
         if stage_finished(run, "syncing"):
             return
         account = session.get(AdAccount, run.ad_account_id)
-        assert account is not None
+        layer = session.get(Layer, run.layer_id)
+        assert account is not None and layer is not None
+        conversion_event = layer.conversion_event
     assert run.window_since is not None and run.window_until is not None
     since, until = run.window_since, run.window_until
     try:
-        platform = open_platform(ctx.settings, ctx.session_factory, account)
+        platform = open_platform(
+            ctx.settings, ctx.session_factory, account, conversion_event=conversion_event
+        )
         snapshot = platform.fetch_snapshot(since, until)
     except PlatformAuthError as exc:
         with transaction(ctx.session_factory) as session:
