@@ -29,10 +29,10 @@ from adpilot.platforms.base import (
     PlatformTransientError,
 )
 from adpilot.platforms.http import HttpOptions, PlatformHttp
+from adpilot.platforms.tiktok.requests import API_PREFIX
 
 T = TypeVar("T")
 
-API_PREFIX = "/open_api/v1.3"
 PAGE_SIZE = 1000  # TikTok's largest page, for listings and reports alike
 MAX_PARALLEL = 8  # requests in flight at once from one sync
 ENDPOINT_QPS = 10
