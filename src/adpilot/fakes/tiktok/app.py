@@ -26,11 +26,17 @@ from starlette.routing import Route
 
 from adpilot.fakes.tiktok import entities, reports, writes
 from adpilot.fakes.tiktok.state import Answer, FakeState, fake_state
-from adpilot.fakes.tiktok.wire import ApiError, envelope, id_list, invalid, json_param, request_id
+from adpilot.fakes.tiktok.wire import (
+    REPORT_FILES,
+    ApiError,
+    envelope,
+    id_list,
+    invalid,
+    json_param,
+    request_id,
+)
 from adpilot.fakes.world import FakeWorld, Fault
-
-API = "/open_api/v1.3"
-FILES = "/__fake__/report-files/"
+from adpilot.platforms.tiktok.requests import API_PREFIX as API
 
 
 @dataclass
@@ -240,8 +246,8 @@ def handle(
     """One request → (response, TikTok code or None); `refused` is the rate limiter's verdict."""
     state = fake_state(world)
     rid = request_id()
-    if path.startswith(FILES) and method == "GET":
-        text = reports.task_file(world, state, path.removeprefix(FILES).removesuffix(".csv"))
+    if path.startswith(REPORT_FILES) and method == "GET":
+        text = reports.task_file(world, state, path.removeprefix(REPORT_FILES).removesuffix(".csv"))
         if text is None:
             return PlainTextResponse("404 page not found", status_code=404), None
         return Response(text, media_type="text/csv"), None

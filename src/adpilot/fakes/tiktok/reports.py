@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from adpilot.fakes.tiktok.state import FakeState, ReportTask
-from adpilot.fakes.tiktok.wire import ApiError, invalid, json_param, paging
+from adpilot.fakes.tiktok.wire import REPORT_FILES, ApiError, invalid, json_param, paging
 from adpilot.fakes.world import FakeWorld, Fault
+from adpilot.platforms.tiktok.reports import MAX_SPAN_DAYS
 from adpilot.sim.market import Market
 from adpilot.sim.reports import ad_matrix, breakdown_totals
 from adpilot.sim.tables import DELETED, Ads, AdSets, Campaigns
 
-MAX_SPAN = {"stat_time_day": 30, "stat_time_hour": 1, None: 365}
 LEVELS = {
     "AUCTION_AD": "ad_id",
     "AUCTION_ADGROUP": "adgroup_id",
@@ -115,9 +115,9 @@ def parse_query(params: dict[str, Any]) -> Query:
     since, until = _date(params, "start_date"), _date(params, "end_date")
     if until < since:
         raise invalid("end_date: must not be before start_date")
-    if (until - since).days + 1 > MAX_SPAN[time_dim]:
+    if (until - since).days + 1 > MAX_SPAN_DAYS[time_dim]:
         raise invalid(
-            f"The date range is too long: at most {MAX_SPAN[time_dim]} days with "
+            f"The date range is too long: at most {MAX_SPAN_DAYS[time_dim]} days with "
             f"{time_dim or 'no time dimension'}"
         )
     include_deleted, ids = _filters(json_param(params, "filtering", []) or [], level)
@@ -473,7 +473,7 @@ def task_download(
         if task.output_format == "CSV_STRING":
             return task.csv
         return {
-            "download_url": f"{base_url}/__fake__/report-files/{task.task_id}.csv",
+            "download_url": f"{base_url}{REPORT_FILES}{task.task_id}.csv",
             "file_name": f"{task.file_name}.csv",
             "output_format": task.output_format,
         }

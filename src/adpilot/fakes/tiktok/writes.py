@@ -12,12 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from adpilot.fakes.tiktok.entities import (
-    COUNTRY_OF_LOCATION,
     ad_item,
     adgroup_item,
     campaign_item,
     default_ad_fields,
-    hours_of,
 )
 from adpilot.fakes.tiktok.state import FakeState
 from adpilot.fakes.tiktok.wire import (
@@ -28,6 +26,7 @@ from adpilot.fakes.tiktok.wire import (
     is_number,
 )
 from adpilot.fakes.world import FakeWorld
+from adpilot.platforms.tiktok.mapping import LOCATION_COUNTRIES, hours
 from adpilot.sim.market import Market, SimError
 from adpilot.sim.tables import DELETED
 
@@ -214,17 +213,17 @@ def adgroup_update(
                 raise invalid("location_ids: at least one location is required")
             if len(set(ids)) != len(ids):
                 raise invalid("location_ids: locations must not overlap")
-            unknown = [x for x in ids if COUNTRY_OF_LOCATION.get(x) not in m.countries]
+            unknown = [x for x in ids if LOCATION_COUNTRIES.get(x) not in m.countries]
             if unknown:
                 raise invalid(f"location_ids: unsupported location {', '.join(unknown)}")
-            geo = [COUNTRY_OF_LOCATION[x] for x in ids]
+            geo = [LOCATION_COUNTRIES[x] for x in ids]
             changes.append(lambda: m.set_geo(external_id, geo, now))
         if "dayparting" in body:
             text = body["dayparting"]
             if not isinstance(text, str) or (text and (len(text) != 336 or set(text) - {"0", "1"})):
                 raise invalid("dayparting: must be 336 characters of 0 and 1")
-            hours = hours_of(text)
-            changes.append(lambda: m.set_dayparts(external_id, hours, now))
+            on = hours(text)
+            changes.append(lambda: m.set_dayparts(external_id, on, now))
         if body.get("adgroup_name"):
             name = str(body["adgroup_name"])
             changes.append(lambda: m.adsets.name.__setitem__(i, name))
