@@ -145,6 +145,7 @@ POST: dict[str, Handler] = {
     "/oauth2/access_token/": _exchange_auth_code,
     "/oauth2/revoke_token/": _revoke,
 }
+ENDPOINTS = GET.keys() | POST.keys()
 # Endpoints authenticated by the app's id and secret, not by an access token.
 APP_AUTH = frozenset({"/oauth2/access_token/", "/oauth2/revoke_token/"})
 # Endpoints answered by the handler itself when a fault of this kind is queued for them.
@@ -200,34 +201,43 @@ def _route(method: str, path: str) -> tuple[str, dict[str, Handler]] | Response:
     """The endpoint (path below the version) and its method's routes, or a plain HTTP error."""
     sub = path.removeprefix(API)
     routes = GET if method == "GET" else POST if method == "POST" else {}
-    if not path.startswith(API + "/") or not path.endswith("/") or sub not in {**GET, **POST}:
+    if not path.startswith(API + "/") or not path.endswith("/") or sub not in ENDPOINTS:
         return PlainTextResponse("404 page not found", status_code=404)
     if sub not in routes:
         return PlainTextResponse("405 method not allowed", status_code=405)
     return sub, routes
 
 
-def _params(method: str, query: dict[str, str], body: bytes) -> dict[str, Any]:
-    if method != "POST":
-        return dict(query)
-    try:
-        parsed = json.loads(body or b"{}")
-    except ValueError:
-        raise invalid("The request body must be JSON") from None
-    if not isinstance(parsed, dict):
-        raise invalid("The request body must be a JSON object")
-    return parsed
+@dataclass(frozen=True)
+class Incoming:
+    """A request read once as it arrives; the rate limiter, the endpoint and the log share it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    params: dict[str, Any]  # the query, or a POST's JSON body ({} when it is not JSON)
+    bad_body: ApiError | None  # the answer to a POST body that is not a JSON object
+
+    @classmethod
+    def read(cls, method: str, path: str, query: dict[str, str], body: bytes) -> Incoming:
+        if method != "POST":
+            return cls(method, path, query, dict(query), None)
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            return cls(method, path, query, {}, invalid("The request body must be JSON"))
+        if not isinstance(parsed, dict):
+            return cls(method, path, query, {}, invalid("The request body must be a JSON object"))
+        return cls(method, path, query, parsed, None)
 
 
-def _admit(
-    state: FakeState, method: str, path: str, query: dict[str, str], body: bytes
-) -> int | None:
+def _admit(state: FakeState, incoming: Incoming) -> int | None:
     """Count the request against the rate limits as it arrives; the refusal code if over."""
-    route = _route(method, path)
+    route = _route(incoming.method, incoming.path)
     if isinstance(route, Response):
         return None
     try:
-        advertiser_id = _advertiser(route[0], _params(method, query, body))
+        advertiser_id = _advertiser(route[0], incoming.params)
     except ApiError:
         advertiser_id = ""
     return state.limiter.admit(route[0], advertiser_id, state.config)
@@ -235,15 +245,13 @@ def _admit(
 
 def handle(
     world: FakeWorld,
-    method: str,
-    path: str,
-    query: dict[str, str],
-    body: bytes,
+    incoming: Incoming,
     headers: Any,
     base_url: str,
     refused: int | None = None,
 ) -> tuple[Response, int | None]:
     """One request → (response, TikTok code or None); `refused` is the rate limiter's verdict."""
+    method, path, params = incoming.method, incoming.path, incoming.params
     state = fake_state(world)
     rid = request_id()
     if path.startswith(REPORT_FILES) and method == "GET":
@@ -256,7 +264,8 @@ def handle(
         return route, None
     sub, routes = route
     try:
-        params = _params(method, query, body)
+        if incoming.bad_body is not None:
+            raise incoming.bad_body
         fault = world.take_fault(method, path)
         if fault is not None and fault.kind not in HANDLER_FAULTS:
             return _fault_response(fault, rid)
@@ -279,21 +288,23 @@ def handle(
 
 
 def _handle_and_log(
-    world: FakeWorld, request: Request, body: bytes, refused: int | None, arrived: float
+    world: FakeWorld,
+    incoming: Incoming,
+    headers: Any,
+    base_url: str,
+    refused: int | None,
+    arrived: float,
 ) -> Response:
-    query = dict(request.query_params)
-    path = request.url.path
-    base_url = str(request.base_url).rstrip("/")
-    response, code = handle(
-        world, request.method, path, query, body, request.headers, base_url, refused
-    )
-    world.log_call(request.method, path, query, response.status_code)
-    try:
-        params = _params(request.method, query, body)
-    except ApiError:
-        params = {}
+    response, code = handle(world, incoming, headers, base_url, refused)
+    world.log_call(incoming.method, incoming.path, incoming.query, response.status_code)
     answer = Answer(
-        arrived, time.monotonic(), request.method, path, code, response.status_code, params
+        arrived,
+        time.monotonic(),
+        incoming.method,
+        incoming.path,
+        code,
+        response.status_code,
+        incoming.params,
     )
     fake_state(world).answers.append(answer)
     return response
@@ -303,10 +314,13 @@ def create_app(world: FakeWorld) -> Starlette:
     async def endpoint(request: Request) -> Response:
         arrived = time.monotonic()
         body = await request.body()
+        incoming = Incoming.read(request.method, request.url.path, dict(request.query_params), body)
         # Rate limits count a request when it arrives, before it waits for a worker thread.
-        query = dict(request.query_params)
-        refused = _admit(fake_state(world), request.method, request.url.path, query, body)
-        return await run_in_threadpool(_handle_and_log, world, request, body, refused, arrived)
+        refused = _admit(fake_state(world), incoming)
+        base_url = str(request.base_url).rstrip("/")
+        return await run_in_threadpool(
+            _handle_and_log, world, incoming, request.headers, base_url, refused, arrived
+        )
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])
