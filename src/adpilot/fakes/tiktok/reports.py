@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from adpilot.fakes.tiktok.state import FakeState, ReportTask
-from adpilot.fakes.tiktok.wire import REPORT_FILES, ApiError, invalid, json_param, paging
+from adpilot.fakes.tiktok.wire import (
+    REPORT_FILES,
+    ApiError,
+    invalid,
+    json_param,
+    page_info,
+    paging,
+)
 from adpilot.fakes.world import FakeWorld, Fault
 from adpilot.platforms.tiktok.reports import MAX_SPAN_DAYS
 from adpilot.sim.market import Market
@@ -384,22 +391,15 @@ def integrated_get(
     limit = state.config.report_row_limit
     if limit is not None and len(found) > limit:
         raise ApiError(40067)
-    total = len(found)
     chosen = found.rows((page - 1) * size, page * size)
     data: dict[str, Any] = {
         "list": [{"dimensions": d, "metrics": mt} for d, mt in chosen],
-        "page_info": {
-            "page": page,
-            "page_size": size,
-            "total_number": total,
-            "total_page": -(-total // size),
-        },
+        "page_info": page_info(page, size, len(found)),
     }
     if str(params.get("enable_total_metrics")).lower() == "true":
         totals = [0, 0, 0, 0]
-        with world.lock:
-            for cell in _cells(world.market(advertiser_id), q).values():
-                _add(totals, cell)
+        for *_, cell in found.cells:
+            _add(totals, cell)
         summed: Cell = (totals[0], totals[1], totals[2], totals[3], None)
         data["total_metrics"] = _metrics(q, summed, state.config.currency, {})
     return data

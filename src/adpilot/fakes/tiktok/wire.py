@@ -95,16 +95,19 @@ def paging(params: dict[str, Any]) -> tuple[int, int]:
     return page, size
 
 
+def page_info(page: int, size: int, total: int) -> dict[str, int]:
+    return {
+        "page": page,
+        "page_size": size,
+        "total_number": total,
+        "total_page": math.ceil(total / size),
+    }
+
+
 def page_of(items: list[Any], page: int, size: int) -> dict[str, Any]:
-    total = len(items)
     return {
         "list": items[(page - 1) * size : page * size],
-        "page_info": {
-            "page": page,
-            "page_size": size,
-            "total_number": total,
-            "total_page": math.ceil(total / size) if total else 0,
-        },
+        "page_info": page_info(page, size, len(items)),
     }
 
 
