@@ -4,8 +4,9 @@ Every API answer is HTTP 200 with `{code, message, request_id, data}`; only a pa
 not know (or one without its trailing slash) gets a real 404, as on TikTok. Queued faults
 (`world.inject(kind, path=…)`) answer instead of the endpoint: `kind` is a TikTok code ("40100",
 "50000", …; `message=` overrides the text), `http_429`/`http_500`/`http_503` (a real HTTP error,
-`retry_after=` sets Retry-After), `partial` (writes: every id refused in `error_list`, code 20001),
-or `FAILED`/`CANCELED` on `report/task/check/` (the task ends that way). With
+`retry_after=` sets Retry-After), `partial` on a status update (every id refused in
+`error_list`, code 20001: the one kind of write TikTok answers partly), or `FAILED`/`CANCELED` on
+`report/task/check/` (the task ends that way). With
 `after_apply=True` a write takes effect and then answers with the fault (a lost response).
 """
 
@@ -66,18 +67,8 @@ def _status(entity: str) -> Handler:
     return handle
 
 
-def _write(fn: Callable[[FakeWorld, FakeState, str, dict[str, Any]], Any], key: str) -> Handler:
-    def handle(c: Call) -> Any:
-        if c.fault is not None and c.fault.kind == "partial":
-            items = c.params.get(key) or [{}]
-            ids = [str(x.get("adgroup_id") or x.get("ad_id") or "") for x in items]
-            field = "adgroup_id" if key == "budget" else "ad_id"
-            message = _fault_message(c.fault)
-            errors = [{field: x, "error_message": message} for x in ids]
-            return 20001, "Partially successful.", {"error_list": errors}
-        return fn(c.world, c.state, c.advertiser_id, c.params)
-
-    return handle
+def _write(fn: Callable[[FakeWorld, FakeState, str, dict[str, Any]], Any]) -> Handler:
+    return lambda c: fn(c.world, c.state, c.advertiser_id, c.params)
 
 
 def _advertisers_of_token(c: Call) -> Any:
@@ -131,11 +122,11 @@ POST: dict[str, Handler] = {
     "/ad/status/update/": _status("ad"),
     "/adgroup/status/update/": _status("adgroup"),
     "/campaign/status/update/": _status("campaign"),
-    "/adgroup/budget/update/": _write(writes.adgroup_budget_update, "budget"),
-    "/campaign/update/": _write(writes.campaign_update, "campaigns"),
-    "/adgroup/update/": _write(writes.adgroup_update, "adgroups"),
-    "/ad/create/": _write(writes.ad_create, "creatives"),
-    "/ad/update/": _write(writes.ad_update, "creatives"),
+    "/adgroup/budget/update/": _write(writes.adgroup_budget_update),
+    "/campaign/update/": _write(writes.campaign_update),
+    "/adgroup/update/": _write(writes.adgroup_update),
+    "/ad/create/": _write(writes.ad_create),
+    "/ad/update/": _write(writes.ad_update),
     "/report/task/create/": lambda c: reports.task_create(
         c.world, c.state, c.advertiser_id, c.params
     ),
@@ -148,8 +139,11 @@ POST: dict[str, Handler] = {
 ENDPOINTS = GET.keys() | POST.keys()
 # Endpoints authenticated by the app's id and secret, not by an access token.
 APP_AUTH = frozenset({"/oauth2/access_token/", "/oauth2/revoke_token/"})
-# Endpoints answered by the handler itself when a fault of this kind is queued for them.
-HANDLER_FAULTS = {"partial", "FAILED", "CANCELED"}
+# Faults an endpoint answers itself (any other fault answers instead of the endpoint).
+HANDLER_FAULTS: dict[str, frozenset[str]] = {
+    **{f"/{e}/status/update/": frozenset({"partial"}) for e in ("ad", "adgroup", "campaign")},
+    "/report/task/check/": frozenset({"FAILED", "CANCELED"}),
+}
 TOKEN_CODES = {"invalid": 40105, "expired": 40102, "forbidden": 40106}
 
 
@@ -164,6 +158,8 @@ def _fault_response(fault: Fault, rid: str) -> tuple[Response, int | None]:
         if fault.data.get("retry_after") is not None:
             headers["Retry-After"] = str(fault.data["retry_after"])
         return PlainTextResponse(f"{status} error", status_code=status, headers=headers), None
+    if not fault.kind.isdigit():
+        raise ValueError(f"the fake TikTok has no {fault.kind!r} fault for this endpoint")
     code = int(fault.kind)
     error = ApiError(code, fault.data.get("message"))
     return _json(envelope(code, error.message, {}, rid), rid), code
@@ -267,7 +263,7 @@ def handle(
         if incoming.bad_body is not None:
             raise incoming.bad_body
         fault = world.take_fault(method, path)
-        if fault is not None and fault.kind not in HANDLER_FAULTS:
+        if fault is not None and fault.kind not in HANDLER_FAULTS.get(sub, ()):
             return _fault_response(fault, rid)
         token = str(headers.get("access-token") or "")
         advertiser_id = (
