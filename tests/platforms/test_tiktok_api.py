@@ -22,17 +22,14 @@ from adpilot.layers import service as layers_service
 from adpilot.pending import workflows
 from adpilot.sim.tables import ACTIVE, DELETED, PAUSED
 from tests.conftest import Api
-from tests.platforms.tiktok_support import clean_fake, market, new_advertiser
+from tests.platforms.tiktok_support import market, new_advertiser, shared_fake
 
 API = "/open_api/v1.3"
 
 
 @pytest.fixture()
 def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
-    running = fake_platforms["tiktok"]
-    clean_fake(running)
-    yield running
-    clean_fake(running)
+    yield from shared_fake(fake_platforms)
 
 
 @pytest.fixture()

@@ -23,10 +23,10 @@ from tests.platforms.tiktok_support import (
     VirtualClock,
     adapter,
     answers_since,
-    clean_fake,
     mark,
     new_advertiser,
     options,
+    shared_fake,
     truth,
     window,
 )
@@ -38,10 +38,7 @@ SERVER_SIDE = ("40202", "50000", "50002", "51305", "60001", "http_500", "http_50
 
 @pytest.fixture()
 def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
-    running = fake_platforms["tiktok"]
-    clean_fake(running)
-    yield running
-    clean_fake(running)
+    yield from shared_fake(fake_platforms)
 
 
 def info_answers(fake: RunningFake, since: int) -> list[int | str | None]:
