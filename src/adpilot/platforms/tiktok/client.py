@@ -131,7 +131,9 @@ class _EndpointGate:
         self._resume_at = 0.0
 
     def pause(self, seconds: float) -> None:
-        """Hold every endpoint back (a rate-limit code came in)."""
+        """Hold every endpoint back (a rate-limit code came in), never longer than a call may
+        wait (`max_wait_sec`, as `PlatformHttp.slow_down`): a longer wait is the job's."""
+        seconds = min(max(seconds, 0.0), self._options.max_wait_sec)
         with self._lock:
             self._resume_at = max(self._resume_at, self._options.monotonic() + seconds)
 
