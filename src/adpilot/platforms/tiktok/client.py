@@ -196,7 +196,9 @@ class TikTokClient:
     def __init__(self, base_url: str, access_token: str, options: HttpOptions) -> None:
         self.http = PlatformHttp(base_url, options, headers={"Access-Token": access_token})
         self._gate = _shared_gate(base_url, options)
-        # The advertiser-level limit (40133) holds back this advertiser's requests only.
+        # The advertiser-level limit (40133) holds back this advertiser's requests only. Its pause
+        # is waited before a request takes its place in the shared gate (as the app-level one
+        # is); PlatformHttp.slow_down would wait after, holding a place other accounts could use.
         self._own = _EndpointGate(options)
 
     def close(self) -> None:
@@ -218,7 +220,6 @@ class TikTokClient:
             retry_after = _retry_after(response)
             if retry_after:
                 self._gate.pause(retry_after)
-                self.http.slow_down(retry_after)
             raise PlatformTransientError(
                 f"TikTok answered HTTP {status}",
                 platform_code=f"HTTP_{status}",
@@ -247,7 +248,6 @@ class TikTokClient:
             # app-level limit, of this advertiser for the advertiser-level one.
             gate = self._own if code == ADVERTISER_RATE_LIMIT else self._gate
             gate.pause(RATE_LIMIT_PAUSE_SEC)
-            self.http.slow_down(RATE_LIMIT_PAUSE_SEC)
         raise error_for(code, message, request_id)
 
     # ---------------------------------------------------------------- calls
