@@ -167,12 +167,26 @@ def advertiser_info(world: FakeWorld, state: FakeState, params: dict[str, Any]) 
     return {"list": items}
 
 
-_LISTINGS: dict[str, tuple[str, str, str]] = {
-    # entity: (market table, id field, filter key of its own ids)
-    "campaign": ("campaigns", "campaign_id", "campaign_ids"),
-    "adgroup": ("adsets", "adgroup_id", "adgroup_ids"),
-    "ad": ("ads", "ad_id", "ad_ids"),
+_LISTINGS: dict[str, tuple[str, str]] = {
+    # entity: (market table, id field)
+    "campaign": ("campaigns", "campaign_id"),
+    "adgroup": ("adsets", "adgroup_id"),
+    "ad": ("ads", "ad_id"),
 }
+
+
+def _ids(m: Market, entity: str, i: int) -> dict[str, str]:
+    """A row's own id and its parents' ids: what the `*_ids` filters match."""
+    if entity == "campaign":
+        return {"campaign_id": m.campaigns.id[i]}
+    adset = i if entity == "adgroup" else int(m.ads.adset[i])
+    ids = {
+        "campaign_id": m.campaigns.id[int(m.adsets.campaign[adset])],
+        "adgroup_id": m.adsets.id[adset],
+    }
+    if entity == "ad":
+        ids["ad_id"] = m.ads.id[i]
+    return ids
 
 
 def listing(
@@ -190,11 +204,11 @@ def listing(
     if wanted_status not in PRIMARY_STATUSES:
         raise invalid(f"filtering.primary_status: unknown value {wanted_status}")
     by_ids = {
-        key: set(id_list(filtering[key], f"filtering.{key}"))
+        key[:-1]: set(id_list(filtering[key], f"filtering.{key}"))
         for key in ("campaign_ids", "adgroup_ids", "ad_ids")
         if filtering.get(key) is not None
     }
-    table_name, _id_field, _ = _LISTINGS[entity]
+    table_name, id_field = _LISTINGS[entity]
     build: Callable[[Market, int], dict[str, Any]]
     if entity == "campaign":
         build = lambda m, i: campaign_item(m, i, advertiser_id)  # noqa: E731
@@ -209,11 +223,12 @@ def listing(
         for i in range(len(table.id)):
             if int(table.status[i]) not in PRIMARY_STATUSES[wanted_status]:
                 continue
-            item = build(m, i)
-            if any(str(item.get(key[:-1])) not in ids for key, ids in by_ids.items()):
-                continue
-            items.append(item)
-    items.sort(key=lambda x: (x["create_time"], x[_LISTINGS[entity][1]]))
+            if by_ids:
+                ids = _ids(m, entity, i)
+                if any(ids.get(field) not in allowed for field, allowed in by_ids.items()):
+                    continue
+            items.append(build(m, i))
+    items.sort(key=lambda x: (x["create_time"], x[id_field]))
     if fields:
         items = [{k: v for k, v in item.items() if k in fields} for item in items]
     return page_of(items, page, size)
