@@ -220,12 +220,16 @@ def test_a_run_proposes_from_live_data_and_approvals_reach_the_platform(
             continue
         done = approve(partner, project_id, row, job_runtime)
         assert done["status"] == "dispatched", (kind, done["dispatchFailureReason"])
+        body = row["proposedAction"]["detail"]["body"]
         if kind == "push_creative":
             adset_id = external_id(partner, project_id, "adset", row["entityId"])
-            video = row["proposedAction"]["detail"]["body"]["creatives"][0]["video_id"]
+            video = body["creatives"][0]["video_id"]
             s = m.index_of("adset", adset_id)
             running = m.ads.creative[(m.ads.adset == s) & (m.ads.status == ACTIVE)]
             assert video in {m.creatives.id[k] for k in running}
+        elif kind == "replace_creative":
+            a = m.index_of("ad", body["creatives"][0]["ad_id"])
+            assert m.creatives.id[int(m.ads.creative[a])] == body["creatives"][0]["video_id"]
 
 
 def test_a_platform_refusal_ends_the_dispatch_with_its_code_and_message(
