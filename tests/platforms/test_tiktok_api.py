@@ -22,17 +22,14 @@ from adpilot.layers import service as layers_service
 from adpilot.pending import workflows
 from adpilot.sim.tables import ACTIVE, DELETED, PAUSED
 from tests.conftest import Api
-from tests.platforms.tiktok_support import clean_fake, market, new_advertiser
+from tests.platforms.tiktok_support import market, new_advertiser, shared_fake
 
 API = "/open_api/v1.3"
 
 
 @pytest.fixture()
 def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
-    running = fake_platforms["tiktok"]
-    clean_fake(running)
-    yield running
-    clean_fake(running)
+    yield from shared_fake(fake_platforms)
 
 
 @pytest.fixture()
@@ -223,12 +220,16 @@ def test_a_run_proposes_from_live_data_and_approvals_reach_the_platform(
             continue
         done = approve(partner, project_id, row, job_runtime)
         assert done["status"] == "dispatched", (kind, done["dispatchFailureReason"])
+        body = row["proposedAction"]["detail"]["body"]
         if kind == "push_creative":
             adset_id = external_id(partner, project_id, "adset", row["entityId"])
-            video = row["proposedAction"]["detail"]["body"]["creatives"][0]["video_id"]
+            video = body["creatives"][0]["video_id"]
             s = m.index_of("adset", adset_id)
             running = m.ads.creative[(m.ads.adset == s) & (m.ads.status == ACTIVE)]
             assert video in {m.creatives.id[k] for k in running}
+        elif kind == "replace_creative":
+            a = m.index_of("ad", body["creatives"][0]["ad_id"])
+            assert m.creatives.id[int(m.ads.creative[a])] == body["creatives"][0]["video_id"]
 
 
 def test_a_platform_refusal_ends_the_dispatch_with_its_code_and_message(

@@ -16,6 +16,7 @@ from adpilot.platforms.base import (
     PlatformRejected,
     PlatformTransientError,
 )
+from adpilot.platforms.http import MAX_WAIT_SEC
 from adpilot.platforms.registry import LiveAccount, open_live
 from adpilot.platforms.tiktok import client as tiktok_client
 from adpilot.platforms.tiktok.client import TikTokClient, parallel
@@ -23,10 +24,10 @@ from tests.platforms.tiktok_support import (
     VirtualClock,
     adapter,
     answers_since,
-    clean_fake,
     mark,
     new_advertiser,
     options,
+    shared_fake,
     truth,
     window,
 )
@@ -38,10 +39,7 @@ SERVER_SIDE = ("40202", "50000", "50002", "51305", "60001", "http_500", "http_50
 
 @pytest.fixture()
 def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
-    running = fake_platforms["tiktok"]
-    clean_fake(running)
-    yield running
-    clean_fake(running)
+    yield from shared_fake(fake_platforms)
 
 
 def info_answers(fake: RunningFake, since: int) -> list[int | str | None]:
@@ -76,6 +74,24 @@ def test_a_retry_after_header_is_honoured(fake: RunningFake) -> None:
     fake.world.inject("http_429", path=INFO, retry_after=3)
     platform.validate()
     assert 3.0 in clock.slept
+
+
+def test_a_retry_after_beyond_the_longest_wait_goes_up_and_holds_no_call_longer(
+    fake: RunningFake,
+) -> None:
+    """A platform asking for an hour gets its error raised at once (the job retries later), and
+    the pause it sets holds the other accounts' calls back no longer than one call may wait."""
+    clock = VirtualClock()
+    limited = adapter(fake, new_advertiser(), clock=clock)
+    fake.world.inject("http_429", path=INFO, retry_after=3600)
+    before = mark(fake)
+    with pytest.raises(PlatformTransientError) as failed:
+        limited.validate()
+    assert failed.value.retry_after == 3600.0
+    assert info_answers(fake, before) == ["http_429"]
+    other = new_advertiser()
+    assert adapter(fake, other, clock=clock).validate().external_id == other
+    assert clock.slept and max(clock.slept) <= MAX_WAIT_SEC
 
 
 def test_a_transient_error_goes_up_once_the_ladder_is_used_up(fake: RunningFake) -> None:

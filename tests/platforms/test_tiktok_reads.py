@@ -19,10 +19,10 @@ from adpilot.sim import reports
 from tests.platforms.tiktok_support import (
     adapter,
     answers_since,
-    clean_fake,
     mark,
     market,
     new_advertiser,
+    shared_fake,
     truth,
     window,
 )
@@ -30,10 +30,7 @@ from tests.platforms.tiktok_support import (
 
 @pytest.fixture()
 def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
-    running = fake_platforms["tiktok"]
-    clean_fake(running)
-    yield running
-    clean_fake(running)
+    yield from shared_fake(fake_platforms)
 
 
 def by_id(items: list) -> list:  # type: ignore[type-arg]

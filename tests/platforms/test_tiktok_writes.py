@@ -25,10 +25,10 @@ from tests.platforms.tiktok_support import (
     VirtualClock,
     adapter,
     answers_since,
-    clean_fake,
     mark,
     market,
     new_advertiser,
+    shared_fake,
 )
 
 API = "/open_api/v1.3"
@@ -36,10 +36,7 @@ API = "/open_api/v1.3"
 
 @pytest.fixture()
 def fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
-    running = fake_platforms["tiktok"]
-    clean_fake(running)
-    yield running
-    clean_fake(running)
+    yield from shared_fake(fake_platforms)
 
 
 class Account:

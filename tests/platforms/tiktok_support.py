@@ -1,7 +1,8 @@
 """Shared pieces of the TikTok tests: fresh advertisers on the session's fake, adapters, a clock.
 
 The fake server runs for the whole session (one per xdist worker); each test works on its own
-advertiser ids, and `clean_fake` drops queued faults and restores the fake's settings after it.
+advertiser ids, and `shared_fake` (every file's `fake` fixture) drops queued faults and restores
+the fake's settings before and after it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import datetime as dt
 import itertools
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from adpilot.config import Settings
@@ -37,6 +39,14 @@ def clean_fake(fake: RunningFake) -> None:
         state = fake_state(fake.world)
         state.config = FakeConfig()
         state.limiter = Limiter()
+
+
+def shared_fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]:
+    """The session's TikTok fake, clean before and after a test (its `fake` fixture)."""
+    fake = fake_platforms["tiktok"]
+    clean_fake(fake)
+    yield fake
+    clean_fake(fake)
 
 
 class VirtualClock:

@@ -16,7 +16,9 @@ import numpy as np
 
 from adpilot.fakes.tiktok.app import create_app
 from adpilot.fakes.tiktok.state import FakeConfig, FakeState, fake_state
+from adpilot.fakes.tiktok.wire import PAGE_SIZE_MAX
 from adpilot.fakes.world import FakeWorld
+from adpilot.platforms.tiktok.reports import MAX_SPAN_DAYS, spans
 from adpilot.sim.reports import ad_matrix, breakdown_totals
 from adpilot.sim.tables import DELETED
 
@@ -31,7 +33,6 @@ __all__ = [
     "settings_overrides",
 ]
 
-PAGE_SIZE = 1000
 # An async report task costs at least three requests: create, one check, download.
 TASK_CALLS = 3
 
@@ -61,7 +62,7 @@ def issue_auth_code(world: FakeWorld, advertiser_ids: list[str]) -> str:
 
 
 def _pages(rows: int) -> int:
-    return max(1, math.ceil(rows / PAGE_SIZE))
+    return max(1, math.ceil(rows / PAGE_SIZE_MAX))
 
 
 def _report(rows: int) -> int:
@@ -82,19 +83,14 @@ def minimum_sync_calls(world: FakeWorld, account_id: str, since: dt.date, until:
     with world.lock:
         m = world.market(account_id)
         calls = 1 + _pages(len(m.campaigns.id)) + _pages(len(m.adsets.id)) + _pages(len(m.ads.id))
-        start = since
-        while start <= until:
-            end = min(until, start + dt.timedelta(days=29))
+        for start, end in spans(since, until, MAX_SPAN_DAYS["stat_time_day"]):
             mx = ad_matrix(m, start, end)
             calls += _report(int(np.count_nonzero((mx.impressions > 0) | (mx.spend > 0))))
-            start = end + dt.timedelta(days=1)
         live_sets = m.adsets.status != DELETED
         by_country, _ = breakdown_totals(m, since, until)
         calls += _report(int(np.count_nonzero(by_country[live_sets, :, 1] > 0)))
         first_hourly = max(since, until - dt.timedelta(days=HOURLY_DAYS - 1))
-        day = first_hourly
-        while day <= until:
-            _, by_hour = breakdown_totals(m, day, day)
+        for start, end in spans(first_hourly, until, MAX_SPAN_DAYS["stat_time_hour"]):
+            _, by_hour = breakdown_totals(m, start, end)
             calls += _report(int(np.count_nonzero(by_hour[live_sets, :, 1] > 0)))
-            day += dt.timedelta(days=1)
     return calls

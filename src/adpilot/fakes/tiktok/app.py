@@ -4,8 +4,9 @@ Every API answer is HTTP 200 with `{code, message, request_id, data}`; only a pa
 not know (or one without its trailing slash) gets a real 404, as on TikTok. Queued faults
 (`world.inject(kind, path=…)`) answer instead of the endpoint: `kind` is a TikTok code ("40100",
 "50000", …; `message=` overrides the text), `http_429`/`http_500`/`http_503` (a real HTTP error,
-`retry_after=` sets Retry-After), `partial` (writes: every id refused in `error_list`, code 20001),
-or `FAILED`/`CANCELED` on `report/task/check/` (the task ends that way). With
+`retry_after=` sets Retry-After), `partial` on a status update (every id refused in
+`error_list`, code 20001: the one kind of write TikTok answers partly), or `FAILED`/`CANCELED` on
+`report/task/check/` (the task ends that way). With
 `after_apply=True` a write takes effect and then answers with the fault (a lost response).
 """
 
@@ -26,11 +27,17 @@ from starlette.routing import Route
 
 from adpilot.fakes.tiktok import entities, reports, writes
 from adpilot.fakes.tiktok.state import Answer, FakeState, fake_state
-from adpilot.fakes.tiktok.wire import ApiError, envelope, id_list, invalid, json_param, request_id
+from adpilot.fakes.tiktok.wire import (
+    REPORT_FILES,
+    ApiError,
+    envelope,
+    id_list,
+    invalid,
+    json_param,
+    request_id,
+)
 from adpilot.fakes.world import FakeWorld, Fault
-
-API = "/open_api/v1.3"
-FILES = "/__fake__/report-files/"
+from adpilot.platforms.tiktok.requests import API_PREFIX as API
 
 
 @dataclass
@@ -60,18 +67,8 @@ def _status(entity: str) -> Handler:
     return handle
 
 
-def _write(fn: Callable[[FakeWorld, FakeState, str, dict[str, Any]], Any], key: str) -> Handler:
-    def handle(c: Call) -> Any:
-        if c.fault is not None and c.fault.kind == "partial":
-            items = c.params.get(key) or [{}]
-            ids = [str(x.get("adgroup_id") or x.get("ad_id") or "") for x in items]
-            field = "adgroup_id" if key == "budget" else "ad_id"
-            message = _fault_message(c.fault)
-            errors = [{field: x, "error_message": message} for x in ids]
-            return 20001, "Partially successful.", {"error_list": errors}
-        return fn(c.world, c.state, c.advertiser_id, c.params)
-
-    return handle
+def _write(fn: Callable[[FakeWorld, FakeState, str, dict[str, Any]], Any]) -> Handler:
+    return lambda c: fn(c.world, c.state, c.advertiser_id, c.params)
 
 
 def _advertisers_of_token(c: Call) -> Any:
@@ -125,11 +122,11 @@ POST: dict[str, Handler] = {
     "/ad/status/update/": _status("ad"),
     "/adgroup/status/update/": _status("adgroup"),
     "/campaign/status/update/": _status("campaign"),
-    "/adgroup/budget/update/": _write(writes.adgroup_budget_update, "budget"),
-    "/campaign/update/": _write(writes.campaign_update, "campaigns"),
-    "/adgroup/update/": _write(writes.adgroup_update, "adgroups"),
-    "/ad/create/": _write(writes.ad_create, "creatives"),
-    "/ad/update/": _write(writes.ad_update, "creatives"),
+    "/adgroup/budget/update/": _write(writes.adgroup_budget_update),
+    "/campaign/update/": _write(writes.campaign_update),
+    "/adgroup/update/": _write(writes.adgroup_update),
+    "/ad/create/": _write(writes.ad_create),
+    "/ad/update/": _write(writes.ad_update),
     "/report/task/create/": lambda c: reports.task_create(
         c.world, c.state, c.advertiser_id, c.params
     ),
@@ -139,10 +136,14 @@ POST: dict[str, Handler] = {
     "/oauth2/access_token/": _exchange_auth_code,
     "/oauth2/revoke_token/": _revoke,
 }
+ENDPOINTS = GET.keys() | POST.keys()
 # Endpoints authenticated by the app's id and secret, not by an access token.
 APP_AUTH = frozenset({"/oauth2/access_token/", "/oauth2/revoke_token/"})
-# Endpoints answered by the handler itself when a fault of this kind is queued for them.
-HANDLER_FAULTS = {"partial", "FAILED", "CANCELED"}
+# Faults an endpoint answers itself (any other fault answers instead of the endpoint).
+HANDLER_FAULTS: dict[str, frozenset[str]] = {
+    **{f"/{e}/status/update/": frozenset({"partial"}) for e in ("ad", "adgroup", "campaign")},
+    "/report/task/check/": frozenset({"FAILED", "CANCELED"}),
+}
 TOKEN_CODES = {"invalid": 40105, "expired": 40102, "forbidden": 40106}
 
 
@@ -157,6 +158,8 @@ def _fault_response(fault: Fault, rid: str) -> tuple[Response, int | None]:
         if fault.data.get("retry_after") is not None:
             headers["Retry-After"] = str(fault.data["retry_after"])
         return PlainTextResponse(f"{status} error", status_code=status, headers=headers), None
+    if not fault.kind.isdigit():
+        raise ValueError(f"the fake TikTok has no {fault.kind!r} fault for this endpoint")
     code = int(fault.kind)
     error = ApiError(code, fault.data.get("message"))
     return _json(envelope(code, error.message, {}, rid), rid), code
@@ -194,34 +197,43 @@ def _route(method: str, path: str) -> tuple[str, dict[str, Handler]] | Response:
     """The endpoint (path below the version) and its method's routes, or a plain HTTP error."""
     sub = path.removeprefix(API)
     routes = GET if method == "GET" else POST if method == "POST" else {}
-    if not path.startswith(API + "/") or not path.endswith("/") or sub not in {**GET, **POST}:
+    if not path.startswith(API + "/") or not path.endswith("/") or sub not in ENDPOINTS:
         return PlainTextResponse("404 page not found", status_code=404)
     if sub not in routes:
         return PlainTextResponse("405 method not allowed", status_code=405)
     return sub, routes
 
 
-def _params(method: str, query: dict[str, str], body: bytes) -> dict[str, Any]:
-    if method != "POST":
-        return dict(query)
-    try:
-        parsed = json.loads(body or b"{}")
-    except ValueError:
-        raise invalid("The request body must be JSON") from None
-    if not isinstance(parsed, dict):
-        raise invalid("The request body must be a JSON object")
-    return parsed
+@dataclass(frozen=True)
+class Incoming:
+    """A request read once as it arrives; the rate limiter, the endpoint and the log share it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    params: dict[str, Any]  # the query, or a POST's JSON body ({} when it is not JSON)
+    bad_body: ApiError | None  # the answer to a POST body that is not a JSON object
+
+    @classmethod
+    def read(cls, method: str, path: str, query: dict[str, str], body: bytes) -> Incoming:
+        if method != "POST":
+            return cls(method, path, query, dict(query), None)
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            return cls(method, path, query, {}, invalid("The request body must be JSON"))
+        if not isinstance(parsed, dict):
+            return cls(method, path, query, {}, invalid("The request body must be a JSON object"))
+        return cls(method, path, query, parsed, None)
 
 
-def _admit(
-    state: FakeState, method: str, path: str, query: dict[str, str], body: bytes
-) -> int | None:
+def _admit(state: FakeState, incoming: Incoming) -> int | None:
     """Count the request against the rate limits as it arrives; the refusal code if over."""
-    route = _route(method, path)
+    route = _route(incoming.method, incoming.path)
     if isinstance(route, Response):
         return None
     try:
-        advertiser_id = _advertiser(route[0], _params(method, query, body))
+        advertiser_id = _advertiser(route[0], incoming.params)
     except ApiError:
         advertiser_id = ""
     return state.limiter.admit(route[0], advertiser_id, state.config)
@@ -229,19 +241,17 @@ def _admit(
 
 def handle(
     world: FakeWorld,
-    method: str,
-    path: str,
-    query: dict[str, str],
-    body: bytes,
+    incoming: Incoming,
     headers: Any,
     base_url: str,
     refused: int | None = None,
 ) -> tuple[Response, int | None]:
     """One request → (response, TikTok code or None); `refused` is the rate limiter's verdict."""
+    method, path, params = incoming.method, incoming.path, incoming.params
     state = fake_state(world)
     rid = request_id()
-    if path.startswith(FILES) and method == "GET":
-        text = reports.task_file(world, state, path.removeprefix(FILES).removesuffix(".csv"))
+    if path.startswith(REPORT_FILES) and method == "GET":
+        text = reports.task_file(world, state, path.removeprefix(REPORT_FILES).removesuffix(".csv"))
         if text is None:
             return PlainTextResponse("404 page not found", status_code=404), None
         return Response(text, media_type="text/csv"), None
@@ -250,9 +260,10 @@ def handle(
         return route, None
     sub, routes = route
     try:
-        params = _params(method, query, body)
+        if incoming.bad_body is not None:
+            raise incoming.bad_body
         fault = world.take_fault(method, path)
-        if fault is not None and fault.kind not in HANDLER_FAULTS:
+        if fault is not None and fault.kind not in HANDLER_FAULTS.get(sub, ()):
             return _fault_response(fault, rid)
         token = str(headers.get("access-token") or "")
         advertiser_id = (
@@ -273,21 +284,23 @@ def handle(
 
 
 def _handle_and_log(
-    world: FakeWorld, request: Request, body: bytes, refused: int | None, arrived: float
+    world: FakeWorld,
+    incoming: Incoming,
+    headers: Any,
+    base_url: str,
+    refused: int | None,
+    arrived: float,
 ) -> Response:
-    query = dict(request.query_params)
-    path = request.url.path
-    base_url = str(request.base_url).rstrip("/")
-    response, code = handle(
-        world, request.method, path, query, body, request.headers, base_url, refused
-    )
-    world.log_call(request.method, path, query, response.status_code)
-    try:
-        params = _params(request.method, query, body)
-    except ApiError:
-        params = {}
+    response, code = handle(world, incoming, headers, base_url, refused)
+    world.log_call(incoming.method, incoming.path, incoming.query, response.status_code)
     answer = Answer(
-        arrived, time.monotonic(), request.method, path, code, response.status_code, params
+        arrived,
+        time.monotonic(),
+        incoming.method,
+        incoming.path,
+        code,
+        response.status_code,
+        incoming.params,
     )
     fake_state(world).answers.append(answer)
     return response
@@ -297,10 +310,13 @@ def create_app(world: FakeWorld) -> Starlette:
     async def endpoint(request: Request) -> Response:
         arrived = time.monotonic()
         body = await request.body()
+        incoming = Incoming.read(request.method, request.url.path, dict(request.query_params), body)
         # Rate limits count a request when it arrives, before it waits for a worker thread.
-        query = dict(request.query_params)
-        refused = _admit(fake_state(world), request.method, request.url.path, query, body)
-        return await run_in_threadpool(_handle_and_log, world, request, body, refused, arrived)
+        refused = _admit(fake_state(world), incoming)
+        base_url = str(request.base_url).rstrip("/")
+        return await run_in_threadpool(
+            _handle_and_log, world, incoming, request.headers, base_url, refused, arrived
+        )
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])

@@ -12,30 +12,21 @@ from adpilot.fakes.tiktok.wire import (
     id_list,
     invalid,
     json_param,
-    major,
     operation_status,
     page_of,
     paging,
     when,
 )
 from adpilot.fakes.world import FakeWorld
+from adpilot.platforms.tiktok.requests import (
+    COUNTRY_LOCATION_IDS,
+    budget_major_units,
+    dayparting,
+)
 from adpilot.sim import reports
 from adpilot.sim.market import Market
 from adpilot.sim.tables import ACTIVE, DELETED, PAUSED
 
-# GeoNames ids of the countries the simulated markets use (what `location_ids` holds).
-LOCATION_IDS: dict[str, str] = {
-    "US": "6252001",
-    "CA": "6251999",
-    "GB": "2635167",
-    "AU": "2077456",
-    "DE": "2921044",
-    "FR": "3017382",
-    "BR": "3469034",
-    "MX": "3996063",
-    "JP": "1861060",
-}
-COUNTRY_OF_LOCATION = {v: k for k, v in LOCATION_IDS.items()}
 PRIMARY_STATUSES = {
     "STATUS_ALL": {ACTIVE, PAUSED, DELETED},
     "STATUS_NOT_DELETE": {ACTIVE, PAUSED},
@@ -46,19 +37,10 @@ PRIMARY_STATUSES = {
 
 
 def dayparting_of(hours: np.ndarray) -> str:
-    """336 chars, Monday 00:00 first, 30-minute slots; always-on is sent as an empty string."""
+    """The ad group's `dayparting`; always-on is sent as an empty string."""
     if bool(np.all(hours)):
         return ""
-    day = "".join("11" if on else "00" for on in hours)
-    return day * 7
-
-
-def hours_of(dayparting: str) -> list[int]:
-    """The hours a dayparting string runs: an hour is on when any of its half hours is on any
-    day (the market schedules whole hours, the same every day). Empty, all-0, all-1: always."""
-    if not dayparting or set(dayparting) in ({"0"}, {"1"}):
-        return list(range(24))
-    return sorted({(i % 48) // 2 for i, ch in enumerate(dayparting) if ch == "1"})
+    return dayparting(np.flatnonzero(hours).tolist())
 
 
 def default_ad_fields(advertiser_id: str, name: str) -> dict[str, Any]:
@@ -97,7 +79,7 @@ def campaign_item(m: Market, i: int, advertiser_id: str) -> dict[str, Any]:
         "operation_status": operation_status(code),
         "secondary_status": f"CAMPAIGN_STATUS_{suffix}",
         "budget_mode": "BUDGET_MODE_DAY" if cbo else "BUDGET_MODE_INFINITE",
-        "budget": major(int(c.budget[i])) if cbo else 0.0,
+        "budget": budget_major_units(int(c.budget[i])) if cbo else 0.0,
         "budget_optimize_on": cbo,
         "create_time": when(c.created[i]),
         "modify_time": when(c.created[i]),
@@ -129,12 +111,12 @@ def adgroup_item(m: Market, i: int, advertiser_id: str) -> dict[str, Any]:
         "secondary_status": secondary,
         # Under campaign budget optimisation the ad group has no budget of its own.
         "budget_mode": "BUDGET_MODE_INFINITE" if cbo else "BUDGET_MODE_DAY",
-        "budget": 0.0 if cbo else major(int(s.budget[i])),
+        "budget": 0.0 if cbo else budget_major_units(int(s.budget[i])),
         "schedule_type": "SCHEDULE_FROM_NOW",
         "schedule_start_time": when(s.created[i]),
         "schedule_end_time": None,
         "dayparting": dayparting_of(s.hours[i]),
-        "location_ids": [LOCATION_IDS.get(g, g) for g in countries],
+        "location_ids": [COUNTRY_LOCATION_IDS.get(g, g) for g in countries],
         "age_groups": ["AGE_18_24", "AGE_25_34", "AGE_35_44"],
         "gender": "GENDER_UNLIMITED",
         "placement_type": "PLACEMENT_TYPE_AUTOMATIC",
@@ -185,12 +167,26 @@ def advertiser_info(world: FakeWorld, state: FakeState, params: dict[str, Any]) 
     return {"list": items}
 
 
-_LISTINGS: dict[str, tuple[str, str, str]] = {
-    # entity: (market table, id field, filter key of its own ids)
-    "campaign": ("campaigns", "campaign_id", "campaign_ids"),
-    "adgroup": ("adsets", "adgroup_id", "adgroup_ids"),
-    "ad": ("ads", "ad_id", "ad_ids"),
+_LISTINGS: dict[str, tuple[str, str]] = {
+    # entity: (market table, id field)
+    "campaign": ("campaigns", "campaign_id"),
+    "adgroup": ("adsets", "adgroup_id"),
+    "ad": ("ads", "ad_id"),
 }
+
+
+def _ids(m: Market, entity: str, i: int) -> dict[str, str]:
+    """A row's own id and its parents' ids: what the `*_ids` filters match."""
+    if entity == "campaign":
+        return {"campaign_id": m.campaigns.id[i]}
+    adset = i if entity == "adgroup" else int(m.ads.adset[i])
+    ids = {
+        "campaign_id": m.campaigns.id[int(m.adsets.campaign[adset])],
+        "adgroup_id": m.adsets.id[adset],
+    }
+    if entity == "ad":
+        ids["ad_id"] = m.ads.id[i]
+    return ids
 
 
 def listing(
@@ -208,11 +204,11 @@ def listing(
     if wanted_status not in PRIMARY_STATUSES:
         raise invalid(f"filtering.primary_status: unknown value {wanted_status}")
     by_ids = {
-        key: set(id_list(filtering[key], f"filtering.{key}"))
+        key[:-1]: set(id_list(filtering[key], f"filtering.{key}"))
         for key in ("campaign_ids", "adgroup_ids", "ad_ids")
         if filtering.get(key) is not None
     }
-    table_name, _id_field, _ = _LISTINGS[entity]
+    table_name, id_field = _LISTINGS[entity]
     build: Callable[[Market, int], dict[str, Any]]
     if entity == "campaign":
         build = lambda m, i: campaign_item(m, i, advertiser_id)  # noqa: E731
@@ -227,11 +223,12 @@ def listing(
         for i in range(len(table.id)):
             if int(table.status[i]) not in PRIMARY_STATUSES[wanted_status]:
                 continue
-            item = build(m, i)
-            if any(str(item.get(key[:-1])) not in ids for key, ids in by_ids.items()):
-                continue
-            items.append(item)
-    items.sort(key=lambda x: (x["create_time"], x[_LISTINGS[entity][1]]))
+            if by_ids:
+                ids = _ids(m, entity, i)
+                if any(ids.get(field) not in allowed for field, allowed in by_ids.items()):
+                    continue
+            items.append(build(m, i))
+    items.sort(key=lambda x: (x["create_time"], x[id_field]))
     if fields:
         items = [{k: v for k, v in item.items() if k in fields} for item in items]
     return page_of(items, page, size)

@@ -16,13 +16,20 @@ from typing import Any
 import numpy as np
 
 from adpilot.fakes.tiktok.state import FakeState, ReportTask
-from adpilot.fakes.tiktok.wire import ApiError, invalid, json_param, paging
+from adpilot.fakes.tiktok.wire import (
+    REPORT_FILES,
+    ApiError,
+    invalid,
+    json_param,
+    page_info,
+    paging,
+)
 from adpilot.fakes.world import FakeWorld, Fault
+from adpilot.platforms.tiktok.reports import MAX_SPAN_DAYS
 from adpilot.sim.market import Market
 from adpilot.sim.reports import ad_matrix, breakdown_totals
 from adpilot.sim.tables import DELETED, Ads, AdSets, Campaigns
 
-MAX_SPAN = {"stat_time_day": 30, "stat_time_hour": 1, None: 365}
 LEVELS = {
     "AUCTION_AD": "ad_id",
     "AUCTION_ADGROUP": "adgroup_id",
@@ -115,9 +122,9 @@ def parse_query(params: dict[str, Any]) -> Query:
     since, until = _date(params, "start_date"), _date(params, "end_date")
     if until < since:
         raise invalid("end_date: must not be before start_date")
-    if (until - since).days + 1 > MAX_SPAN[time_dim]:
+    if (until - since).days + 1 > MAX_SPAN_DAYS[time_dim]:
         raise invalid(
-            f"The date range is too long: at most {MAX_SPAN[time_dim]} days with "
+            f"The date range is too long: at most {MAX_SPAN_DAYS[time_dim]} days with "
             f"{time_dim or 'no time dimension'}"
         )
     include_deleted, ids = _filters(json_param(params, "filtering", []) or [], level)
@@ -384,22 +391,15 @@ def integrated_get(
     limit = state.config.report_row_limit
     if limit is not None and len(found) > limit:
         raise ApiError(40067)
-    total = len(found)
     chosen = found.rows((page - 1) * size, page * size)
     data: dict[str, Any] = {
         "list": [{"dimensions": d, "metrics": mt} for d, mt in chosen],
-        "page_info": {
-            "page": page,
-            "page_size": size,
-            "total_number": total,
-            "total_page": -(-total // size),
-        },
+        "page_info": page_info(page, size, len(found)),
     }
     if str(params.get("enable_total_metrics")).lower() == "true":
         totals = [0, 0, 0, 0]
-        with world.lock:
-            for cell in _cells(world.market(advertiser_id), q).values():
-                _add(totals, cell)
+        for *_, cell in found.cells:
+            _add(totals, cell)
         summed: Cell = (totals[0], totals[1], totals[2], totals[3], None)
         data["total_metrics"] = _metrics(q, summed, state.config.currency, {})
     return data
@@ -473,7 +473,7 @@ def task_download(
         if task.output_format == "CSV_STRING":
             return task.csv
         return {
-            "download_url": f"{base_url}/__fake__/report-files/{task.task_id}.csv",
+            "download_url": f"{base_url}{REPORT_FILES}{task.task_id}.csv",
             "file_name": f"{task.file_name}.csv",
             "output_format": task.output_format,
         }

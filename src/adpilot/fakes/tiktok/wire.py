@@ -35,6 +35,8 @@ MESSAGES: dict[int, str] = {
 }
 
 PAGE_SIZE_MAX = 1000
+# Where CSV_DOWNLOAD report files are served (a signed, token-free link on TikTok).
+REPORT_FILES = "/__fake__/report-files/"
 IDS_FILTER_MAX = 100
 OPERATION_STATUS = {ACTIVE: "ENABLE", DELETED: "DELETE"}  # anything else is DISABLE
 STATUS_NAMES = {"ENABLE": "active", "DISABLE": "paused", "DELETE": "deleted"}
@@ -93,16 +95,19 @@ def paging(params: dict[str, Any]) -> tuple[int, int]:
     return page, size
 
 
+def page_info(page: int, size: int, total: int) -> dict[str, int]:
+    return {
+        "page": page,
+        "page_size": size,
+        "total_number": total,
+        "total_page": math.ceil(total / size),
+    }
+
+
 def page_of(items: list[Any], page: int, size: int) -> dict[str, Any]:
-    total = len(items)
     return {
         "list": items[(page - 1) * size : page * size],
-        "page_info": {
-            "page": page,
-            "page_size": size,
-            "total_number": total,
-            "total_page": math.ceil(total / size) if total else 0,
-        },
+        "page_info": page_info(page, size, len(items)),
     }
 
 
@@ -116,11 +121,6 @@ def id_list(value: Any, name: str, limit: int = IDS_FILTER_MAX) -> list[str]:
 
 def when(unix: int | float) -> str:
     return dt.datetime.fromtimestamp(int(unix), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def major(cents: int) -> float:
-    """A budget as TikTok sends it: a JSON number in major units."""
-    return round(int(cents) / 100.0, 2)
 
 
 def is_number(value: Any) -> bool:

@@ -8,16 +8,15 @@ nothing), except that `allow_partial_success` applies the good ids and lists the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from adpilot.fakes.tiktok.entities import (
-    COUNTRY_OF_LOCATION,
     ad_item,
     adgroup_item,
     campaign_item,
     default_ad_fields,
-    hours_of,
 )
 from adpilot.fakes.tiktok.state import FakeState
 from adpilot.fakes.tiktok.wire import (
@@ -28,6 +27,7 @@ from adpilot.fakes.tiktok.wire import (
     is_number,
 )
 from adpilot.fakes.world import FakeWorld
+from adpilot.platforms.tiktok.mapping import LOCATION_COUNTRIES, hours
 from adpilot.sim.market import Market, SimError
 from adpilot.sim.tables import DELETED
 
@@ -54,8 +54,20 @@ TABLES = {"ad": "ads", "adgroup": "adsets", "campaign": "campaigns"}
 SIM_KINDS = {"ad": "ad", "adgroup": "adset", "campaign": "campaign"}
 
 
-def _sim_error(exc: SimError) -> ApiError:
-    return ApiError(40007 if exc.kind == "not_found" else 40002, exc.message)
+@contextmanager
+def _as_tiktok_refusal() -> Iterator[None]:
+    """A change the market refuses (SimError) answered as TikTok's code."""
+    try:
+        yield
+    except SimError as exc:
+        raise ApiError(40007 if exc.kind == "not_found" else 40002, exc.message) from None
+
+
+def _required_id(body: dict[str, Any], key: str) -> str:
+    value = str(body.get(key) or "")
+    if not value:
+        raise invalid(f"{key}: required")
+    return value
 
 
 def _index(m: Market, entity: str, external_id: str) -> int:
@@ -147,10 +159,8 @@ def _check_budget(m: Market, entity: str, external_id: str, cents: int) -> None:
 
 
 def _set_budget(m: Market, entity: str, external_id: str, cents: int, now: dt.datetime) -> None:
-    try:
+    with _as_tiktok_refusal():
         m.set_daily_budget(SIM_KINDS[entity], external_id, cents, now)  # type: ignore[arg-type]
-    except SimError as exc:
-        raise _sim_error(exc) from None
 
 
 def adgroup_budget_update(
@@ -179,9 +189,7 @@ def adgroup_budget_update(
 def campaign_update(
     world: FakeWorld, state: FakeState, advertiser_id: str, body: dict[str, Any]
 ) -> Result:
-    external_id = str(body.get("campaign_id") or "")
-    if not external_id:
-        raise invalid("campaign_id: required")
+    external_id = _required_id(body, "campaign_id")
     now = world.clock()
     with world.lock:
         m = world.market(advertiser_id)
@@ -200,9 +208,7 @@ def adgroup_update(
     world: FakeWorld, state: FakeState, advertiser_id: str, body: dict[str, Any]
 ) -> Result:
     """Only the fields sent change; a sent list replaces the old one."""
-    external_id = str(body.get("adgroup_id") or "")
-    if not external_id:
-        raise invalid("adgroup_id: required")
+    external_id = _required_id(body, "adgroup_id")
     now = world.clock()
     with world.lock:
         m = world.market(advertiser_id)
@@ -214,25 +220,23 @@ def adgroup_update(
                 raise invalid("location_ids: at least one location is required")
             if len(set(ids)) != len(ids):
                 raise invalid("location_ids: locations must not overlap")
-            unknown = [x for x in ids if COUNTRY_OF_LOCATION.get(x) not in m.countries]
+            unknown = [x for x in ids if LOCATION_COUNTRIES.get(x) not in m.countries]
             if unknown:
                 raise invalid(f"location_ids: unsupported location {', '.join(unknown)}")
-            geo = [COUNTRY_OF_LOCATION[x] for x in ids]
+            geo = [LOCATION_COUNTRIES[x] for x in ids]
             changes.append(lambda: m.set_geo(external_id, geo, now))
         if "dayparting" in body:
             text = body["dayparting"]
             if not isinstance(text, str) or (text and (len(text) != 336 or set(text) - {"0", "1"})):
                 raise invalid("dayparting: must be 336 characters of 0 and 1")
-            hours = hours_of(text)
-            changes.append(lambda: m.set_dayparts(external_id, hours, now))
+            on = hours(text)
+            changes.append(lambda: m.set_dayparts(external_id, on, now))
         if body.get("adgroup_name"):
             name = str(body["adgroup_name"])
             changes.append(lambda: m.adsets.name.__setitem__(i, name))
-        try:
+        with _as_tiktok_refusal():
             for change in changes:
                 change()
-        except SimError as exc:
-            raise _sim_error(exc) from None
         state.bump(advertiser_id)
         return 0, "OK", adgroup_item(m, i, advertiser_id)
 
@@ -274,9 +278,7 @@ def _fields_kept(creative: dict[str, Any]) -> dict[str, Any]:
 def ad_create(
     world: FakeWorld, state: FakeState, advertiser_id: str, body: dict[str, Any]
 ) -> Result:
-    adgroup_id = str(body.get("adgroup_id") or "")
-    if not adgroup_id:
-        raise invalid("adgroup_id: required")
+    adgroup_id = _required_id(body, "adgroup_id")
     creatives = _creatives(body)
     now = world.clock()
     with world.lock:
@@ -288,10 +290,8 @@ def ad_create(
             videos.append(_video(m, creative, n))
         created = []
         for creative, video in zip(creatives, videos, strict=True):
-            try:
+            with _as_tiktok_refusal():
                 ad_id = m.push_creative(adgroup_id, video, now, name=str(creative["ad_name"]))
-            except SimError as exc:
-                raise _sim_error(exc) from None
             state.ad_fields[ad_id] = _fields_kept(creative)
             created.append(ad_id)
         state.bump(advertiser_id)
@@ -301,9 +301,7 @@ def ad_create(
 def ad_update(
     world: FakeWorld, state: FakeState, advertiser_id: str, body: dict[str, Any]
 ) -> Result:
-    adgroup_id = str(body.get("adgroup_id") or "")
-    if not adgroup_id:
-        raise invalid("adgroup_id: required")
+    adgroup_id = _required_id(body, "adgroup_id")
     creatives = _creatives(body)
     patch = bool(body.get("patch_update"))
     now = world.clock()
@@ -331,10 +329,8 @@ def ad_update(
         for a, creative, video in plan:
             ad_id = m.ads.id[a]
             if video is not None and m.creatives.id[int(m.ads.creative[a])] != video:
-                try:
+                with _as_tiktok_refusal():
                     m.replace_creative(ad_id, video, now)
-                except SimError as exc:
-                    raise _sim_error(exc) from None
             if creative.get("ad_name"):
                 m.ads.name[a] = str(creative["ad_name"])
             kept = state.ad_fields.get(ad_id) or default_ad_fields(advertiser_id, m.ads.name[a])

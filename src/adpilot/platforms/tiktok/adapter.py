@@ -29,12 +29,7 @@ from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.registry import LiveAccount
 from adpilot.platforms.tiktok import mapping
 from adpilot.platforms.tiktok import requests as tiktok_requests
-from adpilot.platforms.tiktok.client import (
-    API_PREFIX,
-    PARTIAL_SUCCESS,
-    TikTokClient,
-    parallel,
-)
+from adpilot.platforms.tiktok.client import PARTIAL_SUCCESS, TikTokClient, parallel
 from adpilot.platforms.tiktok.reports import ReportSpec, Row, fetch_all, jobs_for, status_filter
 
 # What counts as a conversion: TikTok's `conversion` is the ad group's optimisation event
@@ -309,7 +304,7 @@ class TikTokPlatform:
 
     def apply(self, write: WriteRequest) -> WriteResult:
         request = self.build_request(write)
-        path = str(request["path"]).removeprefix(API_PREFIX)
+        path = str(request["path"]).removeprefix(tiktok_requests.API_PREFIX)
         creates = write.action_type == "push_creative"
         envelope = self.client.post(path, request["body"], repeatable=not creates)
         if envelope.code == PARTIAL_SUCCESS or envelope.data.get("error_list"):

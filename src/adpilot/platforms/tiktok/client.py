@@ -29,10 +29,10 @@ from adpilot.platforms.base import (
     PlatformTransientError,
 )
 from adpilot.platforms.http import HttpOptions, PlatformHttp
+from adpilot.platforms.tiktok.requests import API_PREFIX
 
 T = TypeVar("T")
 
-API_PREFIX = "/open_api/v1.3"
 PAGE_SIZE = 1000  # TikTok's largest page, for listings and reports alike
 MAX_PARALLEL = 8  # requests in flight at once from one sync
 ENDPOINT_QPS = 10
@@ -131,7 +131,9 @@ class _EndpointGate:
         self._resume_at = 0.0
 
     def pause(self, seconds: float) -> None:
-        """Hold every endpoint back (a rate-limit code came in)."""
+        """Hold every endpoint back (a rate-limit code came in), never longer than a call may
+        wait (`max_wait_sec`, as `PlatformHttp.slow_down`): a longer wait is the job's."""
+        seconds = min(max(seconds, 0.0), self._options.max_wait_sec)
         with self._lock:
             self._resume_at = max(self._resume_at, self._options.monotonic() + seconds)
 
@@ -194,7 +196,9 @@ class TikTokClient:
     def __init__(self, base_url: str, access_token: str, options: HttpOptions) -> None:
         self.http = PlatformHttp(base_url, options, headers={"Access-Token": access_token})
         self._gate = _shared_gate(base_url, options)
-        # The advertiser-level limit (40133) holds back this advertiser's requests only.
+        # The advertiser-level limit (40133) holds back this advertiser's requests only. Its pause
+        # is waited before a request takes its place in the shared gate (as the app-level one
+        # is); PlatformHttp.slow_down would wait after, holding a place other accounts could use.
         self._own = _EndpointGate(options)
 
     def close(self) -> None:
@@ -216,7 +220,6 @@ class TikTokClient:
             retry_after = _retry_after(response)
             if retry_after:
                 self._gate.pause(retry_after)
-                self.http.slow_down(retry_after)
             raise PlatformTransientError(
                 f"TikTok answered HTTP {status}",
                 platform_code=f"HTTP_{status}",
@@ -245,7 +248,6 @@ class TikTokClient:
             # app-level limit, of this advertiser for the advertiser-level one.
             gate = self._own if code == ADVERTISER_RATE_LIMIT else self._gate
             gate.pause(RATE_LIMIT_PAUSE_SEC)
-            self.http.slow_down(RATE_LIMIT_PAUSE_SEC)
         raise error_for(code, message, request_id)
 
     # ---------------------------------------------------------------- calls
