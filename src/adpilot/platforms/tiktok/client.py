@@ -47,6 +47,7 @@ RATE_LIMIT_PAUSE_SEC = 1.0
 # Codes (HTTP 200 bodies) and what they mean for the caller.
 OK, PARTIAL_SUCCESS = 0, 20001
 RATE_LIMIT_CODES = frozenset({40016, 40100, 40133})
+_RATE_LIMIT_CODE_TEXT = frozenset(str(code) for code in RATE_LIMIT_CODES)
 ADVERTISER_RATE_LIMIT = 40133
 TOKEN_EXPIRED_CODES = frozenset({40102})
 # Empty, invalid or revoked token; token not granted this advertiser; no permission or scope;
@@ -267,15 +268,11 @@ class TikTokClient:
                 return self._parse(self._send("POST", path, json=dict(body)))
             except DuplicateRequest as exc:
                 return exc  # not retried blindly: the caller must read back first
-            except PlatformTransientError as exc:
-                if repeatable or exc.platform_code in {str(c) for c in RATE_LIMIT_CODES}:
-                    raise
-                raise _Unrepeatable(exc) from None
 
-        try:
-            result = self.http.call(attempt)
-        except _Unrepeatable as wrapped:
-            raise wrapped.error from None
+        def proven_not_run(exc: PlatformTransientError) -> bool:
+            return repeatable or exc.platform_code in _RATE_LIMIT_CODE_TEXT
+
+        result = self.http.call(attempt, retry_if=proven_not_run)
         if isinstance(result, DuplicateRequest):
             raise result
         return result
@@ -323,14 +320,6 @@ class TikTokClient:
         for data in pages:
             items.extend(data.get("list") or [])
         return items
-
-
-class _Unrepeatable(Exception):
-    """Carries a transient error past the retry ladder (the write may have landed)."""
-
-    def __init__(self, error: PlatformTransientError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
