@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -120,3 +121,24 @@ class PlatformHttp:
         gap = self._not_before - self.options.monotonic()
         if gap > 0:
             self.options.sleep(gap)
+
+
+def header_seconds(response: httpx.Response, name: str) -> float | None:
+    """A header holding a number of seconds (`Retry-After`, `RateLimit-Reset`), or None."""
+    value = response.headers.get(name)
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def in_parallel(calls: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
+    """Run `calls` on up to `max_workers` threads; results in order, the first failure raised.
+
+    Platform calls spend their time waiting on the network, so threads overlap them well.
+    """
+    if len(calls) <= 1 or max_workers <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]

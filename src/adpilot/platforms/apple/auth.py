@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from adpilot.platforms.base import PlatformAuthError, PlatformTransientError
-from adpilot.platforms.http import PlatformHttp
+from adpilot.platforms.http import PlatformHttp, header_seconds
 
 AUDIENCE = "https://appleid.apple.com"
 SCOPE = "searchadsorg"
@@ -169,7 +169,7 @@ class AppleAuth:
             body = {}
         status = response.status_code
         if status == 429 or status >= 500:
-            retry_after = _seconds(response.headers.get("Retry-After"))
+            retry_after = header_seconds(response, "Retry-After")
             raise PlatformTransientError(
                 f"the Apple token endpoint answered HTTP {status}",
                 platform_code=str(body.get("error") or f"http_{status}"),
@@ -187,10 +187,3 @@ class AppleAuth:
             )
         lifetime = float(body.get("expires_in") or 3600)
         return _Token(str(body["access_token"]), self._wall() + lifetime)
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

@@ -11,16 +11,16 @@ auth failure.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import httpx
 
 from adpilot.platforms.apple.auth import AppleAuth, AppleCredentials
 from adpilot.platforms.base import PlatformAuthError, PlatformRejected, PlatformTransientError
-from adpilot.platforms.http import HttpOptions, PlatformHttp
+from adpilot.platforms.http import HttpOptions, PlatformHttp, header_seconds, in_parallel
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -115,9 +115,9 @@ class AppleClient:
 
     def _pace(self, response: httpx.Response) -> None:
         """Slow down before the window runs out instead of running into 429s."""
-        limit = _number(response.headers.get("RateLimit-Limit"))
-        remaining = _number(response.headers.get("RateLimit-Remaining"))
-        reset = _number(response.headers.get("RateLimit-Reset"))
+        limit = header_seconds(response, "RateLimit-Limit")
+        remaining = header_seconds(response, "RateLimit-Remaining")
+        reset = header_seconds(response, "RateLimit-Reset")
         if remaining is None or reset is None:
             return
         # Keep a reserve for the requests other threads may already have in flight.
@@ -141,9 +141,9 @@ class AppleClient:
                 ) from None
         code, message = _error_of(response)
         if status == 429 or status >= 500:
-            retry_after = _number(response.headers.get("Retry-After"))
+            retry_after = header_seconds(response, "Retry-After")
             if status == 429 and retry_after is None:
-                retry_after = _number(response.headers.get("RateLimit-Reset")) or 2.0
+                retry_after = header_seconds(response, "RateLimit-Reset") or 2.0
             raise PlatformTransientError(
                 message, platform_code=code or f"http_{status}", retry_after=retry_after
             )
@@ -201,11 +201,7 @@ class AppleClient:
 
     def map(self, fn: Callable[[T], U], items: Iterable[T]) -> list[U]:
         """`fn` over `items` with up to `workers` requests in flight; results in order."""
-        work: Sequence[T] = list(items)
-        if len(work) <= 1 or self.workers == 1:
-            return [fn(item) for item in work]
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(work))) as pool:
-            return list(pool.map(fn, work))
+        return in_parallel([functools.partial(fn, item) for item in items], self.workers)
 
 
 def _is_read(method: str, request: httpx.Request) -> bool:

@@ -16,7 +16,6 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,7 +27,7 @@ from adpilot.platforms.base import (
     PlatformRejected,
     PlatformTransientError,
 )
-from adpilot.platforms.http import HttpOptions, PlatformHttp
+from adpilot.platforms.http import HttpOptions, PlatformHttp, header_seconds, in_parallel
 from adpilot.platforms.tiktok.requests import API_PREFIX
 
 T = TypeVar("T")
@@ -218,7 +217,7 @@ class TikTokClient:
     def _parse(self, response: httpx.Response) -> Envelope:
         status = response.status_code
         if status == 429 or status >= 500:
-            retry_after = _retry_after(response)
+            retry_after = header_seconds(response, "Retry-After")
             if retry_after:
                 self._gate.pause(retry_after)
             raise PlatformTransientError(
@@ -323,17 +322,5 @@ class TikTokClient:
 
 
 def parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Run calls concurrently (bounded), results in order; the first failure is raised."""
-    if len(calls) <= 1:
-        return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [future.result() for future in futures]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+    """Run TikTok calls concurrently, at most `MAX_PARALLEL` at a time."""
+    return in_parallel(calls, MAX_PARALLEL)
