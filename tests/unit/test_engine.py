@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from adpilot.engine.builder import AccountBuilder, spread
+from adpilot.engine.guardrails import build_context
 from adpilot.engine.run import evaluate
 from adpilot.engine.text import cpa_phrase, hour_ranges, money, percent
 from adpilot.engine.types import EngineInput, EngineResult, EngineSettings, Proposal
@@ -661,6 +662,25 @@ def test_attribution_lag_correction_offsets_unreported_recent_conversions() -> N
     assert est[ad] is not None and raw[ad] is not None
     assert abs(est[ad] - TARGET) < abs(raw[ad] - TARGET)
     assert est[ad] == pytest.approx(TARGET, rel=0.03)
+
+
+@pytest.mark.parametrize("window", [7, 30])
+def test_guardrail_facts_without_an_engine_result_are_the_engines_window_sums(
+    window: int,
+) -> None:
+    # Proposals from elsewhere (the benchmark's rule set) are judged on the same evidence.
+    b, _ids = mixed_account()
+    inp = b.build()
+    engine = build_context(inp, evaluate(inp), window)
+    raw = build_context(inp, None, window)
+    assert raw.entities.keys() == engine.entities.keys()
+    for key, facts in engine.entities.items():
+        assert (raw.entities[key].impressions, raw.entities[key].spend_cents) == (
+            facts.impressions,
+            facts.spend_cents,
+        )
+        assert raw.entities[key].ad_class is None
+    assert sum(f.spend_cents for f in raw.entities.values() if f.entity_type == "ad") > 0
 
 
 # --- text -----------------------------------------------------------------------------------------
