@@ -9,29 +9,22 @@ import re
 import numpy as np
 import pytest
 
-from adpilot.engine.builder import AccountBuilder, spread
+from adpilot.bench.quality.observe import observe
+from adpilot.engine.builder import AccountBuilder
+from adpilot.engine.guardrails import build_context
 from adpilot.engine.run import evaluate
 from adpilot.engine.text import cpa_phrase, hour_ranges, money, percent
-from adpilot.engine.types import EngineInput, EngineResult, EngineSettings, Proposal
-
-# Crafted data has no attribution lag, so the engine must not correct for one.
-# Platform-neutral: the engine tests model a platform that can daypart any ad set.
-NOLAG = EngineSettings(attribution_lag_correction=False, no_daypart_platforms=frozenset())
-TARGET = 1000  # $10.00
-
-
-def builder(**kwargs: object) -> AccountBuilder:
-    kwargs.setdefault("target_cpa_cents", TARGET)
-    kwargs.setdefault("settings", NOLAG)
-    return AccountBuilder(**kwargs)
-
-
-def classes(result: EngineResult) -> dict[str, str]:
-    return {a.entity_id: a.ad_class for a in result.assessments}
-
-
-def of_type(result: EngineResult, action_type: str) -> list[Proposal]:
-    return [p for p in result.proposals if p.action_type == action_type]
+from adpilot.engine.types import EngineInput, EngineSettings, Proposal
+from adpilot.sim.generate import generate_market
+from tests.helpers_engine import (
+    NOLAG,
+    TARGET,
+    budget_account,
+    builder,
+    classes,
+    fatigued_account,
+    of_type,
+)
 
 
 def neutral_account() -> AccountBuilder:
@@ -97,39 +90,6 @@ def mixed_account() -> tuple[AccountBuilder, dict[str, str]]:
             b.breakdown(s, "hour", str(h), spend_cents=15_000, conversions=1)
         else:
             b.breakdown(s, "hour", str(h), spend_cents=4000, conversions=5)
-    return b, ids
-
-
-def fatigued_account(with_creative: bool = True) -> tuple[AccountBuilder, str]:
-    b = builder()
-    if with_creative:
-        b.creative(id="adc_fresh", name="Fresh", organic_score=7.5)
-    c = b.campaign()
-    s = b.adset(c, daily_budget_cents=20_000)
-    tired = b.ad(
-        s,
-        spend=5000,
-        impressions=5000,
-        clicks=[75] * 23 + [35] * 7,
-        conversions=spread(7.5 * 23, 23, 23) + [2] * 7,
-        frequency=[2.0] * 23 + [3.6] * 7,
-        creative="adc_old",
-    )
-    for cpa in (800, 850, 900):
-        b.steady_ad(s, spend_per_day=5000, cpa_cents=cpa)
-    return b, tired
-
-
-def budget_account() -> tuple[AccountBuilder, dict[str, str]]:
-    """Three ad-set budgets: a clear winner, one on target and a clear loser."""
-    b = builder()
-    c = b.campaign()
-    ids: dict[str, str] = {}
-    for key, cpa in (("winner", 600), ("par", 1000), ("loser", 1350)):
-        s = b.adset(c, name=key.title(), daily_budget_cents=6000)
-        ids[key] = s
-        for _ in range(3):
-            b.steady_ad(s, spend_per_day=2000, cpa_cents=cpa)
     return b, ids
 
 
@@ -663,6 +623,25 @@ def test_attribution_lag_correction_offsets_unreported_recent_conversions() -> N
     assert est[ad] == pytest.approx(TARGET, rel=0.03)
 
 
+@pytest.mark.parametrize("window", [7, 30])
+def test_guardrail_facts_without_an_engine_result_are_the_engines_window_sums(
+    window: int,
+) -> None:
+    # Proposals from elsewhere (the benchmark's rule set) are judged on the same evidence.
+    b, _ids = mixed_account()
+    inp = b.build()
+    engine = build_context(inp, evaluate(inp), window)
+    raw = build_context(inp, None, window)
+    assert raw.entities.keys() == engine.entities.keys()
+    for key, facts in engine.entities.items():
+        assert (raw.entities[key].impressions, raw.entities[key].spend_cents) == (
+            facts.impressions,
+            facts.spend_cents,
+        )
+        assert raw.entities[key].ad_class is None
+    assert sum(f.spend_cents for f in raw.entities.values() if f.entity_type == "ad") > 0
+
+
 # --- text -----------------------------------------------------------------------------------------
 
 
@@ -829,9 +808,6 @@ def test_proposals_never_read_a_clock() -> None:
 @pytest.mark.parametrize("platform", ["meta", "tiktok", "apple"])
 @pytest.mark.parametrize("seed", [1, 7, 11, 23])
 def test_without_a_target_budget_moves_never_add_to_total_spend(platform: str, seed: int) -> None:
-    from adpilot.bench.quality.observe import observe
-    from adpilot.sim.generate import generate_market
-
     market = generate_market(
         platform,  # type: ignore[arg-type]
         seed,

@@ -140,7 +140,7 @@ def test_ctr_is_pooled_with_the_ad_set_by_an_estimated_strength() -> None:
     # Three busy ads at 1% and a thin one with 3 clicks in 100 impressions.
     clicks = np.array([500.0, 500.0, 500.0, 3.0])
     imps = np.array([50_000.0, 50_000.0, 50_000.0, 100.0])
-    _prior, post, _m = fit_ctr(clicks, imps, np.zeros(4, dtype=np.intp), 1, EngineSettings())
+    post = fit_ctr(clicks, imps, np.zeros(4, dtype=np.intp), 1, EngineSettings())
     assert post.mean()[0] == pytest.approx(0.01, rel=0.01)
     assert post.mean()[3] < 0.015  # 3% raw, but 100 impressions are thin evidence
     _mean, var = post.log_moments()

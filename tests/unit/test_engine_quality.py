@@ -11,17 +11,11 @@ import pytest
 
 from adpilot.bench.quality.observe import observe
 from adpilot.engine.budget import pooled_prior_centre, saturation_factor, saturation_loglik
-from adpilot.engine.builder import AccountBuilder, spread
+from adpilot.engine.builder import AccountBuilder
 from adpilot.engine.run import evaluate
-from adpilot.engine.types import EngineResult, EngineSettings, Proposal
+from adpilot.engine.types import EngineSettings
 from adpilot.sim import generate_market, true_totals
-
-NOLAG = EngineSettings(attribution_lag_correction=False)
-TARGET = 1000
-
-
-def of_type(result: EngineResult, action_type: str) -> list[Proposal]:
-    return [p for p in result.proposals if p.action_type == action_type]
+from tests.helpers_engine import NOLAG, TARGET, budget_account, fatigued_account, of_type
 
 
 def _curve(k_ratio: float, days: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -61,18 +55,6 @@ def test_the_saturation_prior_is_pooled_across_holders() -> None:
     # The last holder's spend never moved: its own days say nothing, so it borrows the curvature
     # its peers show and its marginal cost is judged steeper than the fixed prior says.
     assert pooled[-1] > fixed[-1] * 1.1
-
-
-def budget_account(settings: EngineSettings) -> tuple[AccountBuilder, dict[str, str]]:
-    b = AccountBuilder(target_cpa_cents=TARGET, settings=settings)
-    c = b.campaign()
-    ids: dict[str, str] = {}
-    for key, cpa in (("winner", 600), ("par", 1000), ("loser", 1350)):
-        s = b.adset(c, name=key.title(), daily_budget_cents=6000)
-        ids[key] = s
-        for _ in range(3):
-            b.steady_ad(s, spend_per_day=2000, cpa_cents=cpa)
-    return b, ids
 
 
 def test_budgets_move_toward_equal_marginal_cpa_at_a_fixed_total() -> None:
@@ -143,25 +125,6 @@ def test_lag_correction_brings_the_simulated_account_cpa_back_to_the_truth() -> 
     raw = pool_cpa(NOLAG)
     assert raw > truth * 1.04  # unreported recent conversions make the account look dear
     assert abs(corrected - truth) < abs(raw - truth) / 2
-
-
-def fatigued_account(**kwargs: object) -> tuple[AccountBuilder, str]:
-    b = AccountBuilder(target_cpa_cents=TARGET, settings=NOLAG, **kwargs)  # type: ignore[arg-type]
-    b.creative(id="adc_fresh", name="Fresh", organic_score=7.5)
-    c = b.campaign()
-    s = b.adset(c, daily_budget_cents=20_000)
-    tired = b.ad(
-        s,
-        spend=5000,
-        impressions=5000,
-        clicks=[75] * 23 + [35] * 7,
-        conversions=spread(7.5 * 23, 23, 23) + [2] * 7,
-        frequency=[2.0] * 23 + [3.6] * 7,
-        creative="adc_old",
-    )
-    for cpa in (800, 850, 900):
-        b.steady_ad(s, spend_per_day=5000, cpa_cents=cpa)
-    return b, tired
 
 
 def test_a_refresh_states_its_gain_against_the_learning_it_costs() -> None:

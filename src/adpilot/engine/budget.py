@@ -255,7 +255,9 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     span_lo = float(np.min(marginal[el])) / 100.0
     span_hi = float(np.max(marginal[el])) * 100.0
     theta_neutral = _bisect(lambda t: totals(t)[0], span_lo, span_hi, float(s.sum()))
-    if frame.inp.target_cpa_cents and not st.budget_hold_total:
+    # Only a stated target (and an advertiser whose total is not fixed) lets the total move.
+    grow = bool(frame.inp.target_cpa_cents) and not st.budget_hold_total
+    if grow:
         theta_target = _bisect(avg_cpa, span_lo, span_hi, target)
         drift = st.budget_target_drift
         theta = min(max(theta_target, theta_neutral / drift), theta_neutral * drift)
@@ -272,7 +274,6 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     p_below = 1.0 - special.gammainc(h.shape, h.rate * factor / theta)
 
     w = frame.window
-    grow = bool(frame.inp.target_cpa_cents) and not st.budget_hold_total
     moves: list[tuple[int, int, int, float]] = []
     for n in np.flatnonzero(el).tolist():
         budget = int(h.budget[n])
@@ -291,7 +292,7 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
         moves.append((n, budget, new, conf))
     if not grow:
         # Money freed by ad sets this run pauses is money to move, like a cut.
-        freed = int(h.budget[h.paused].sum()) if np.any(h.paused) else 0
+        freed = int(h.budget[h.paused].sum())
         moves = _within_total(moves, freed, st.budget_min_change_fraction)
     return [
         _proposal(frame, h, n, budget, new, conf, float(marginal[n]), theta, k[n], w)

@@ -52,20 +52,11 @@ class FatigueSignals:
     p_recent_above: FloatArray  # P(recent CPA > target)
 
 
-def _log_ctr(clicks: FloatArray, impressions: FloatArray) -> tuple[FloatArray, FloatArray]:
-    # Jeffreys-smoothed log CTR and its delta-method variance.
-    ctr = (clicks + 0.5) / (impressions + 1.0)
-    var = 1.0 / (clicks + 0.5) - 1.0 / (impressions + 1.0)
-    return np.log(ctr), np.clip(var, 1e-12, None)
-
-
 def _window_log_ctr(
-    clicks: FloatArray, impressions: FloatArray, centre: FloatArray | None, strength: float
+    clicks: FloatArray, impressions: FloatArray, centre: FloatArray, strength: float
 ) -> tuple[FloatArray, FloatArray]:
     """Posterior mean and variance of a window's log CTR under a Beta prior of `strength`
-    impressions centred on the ad's pooled CTR (Jeffreys smoothing when no centre is given)."""
-    if centre is None:
-        return _log_ctr(clicks, impressions)
+    impressions centred on the ad's pooled CTR."""
     prior = BetaPosterior(strength * centre, strength * (1.0 - centre))
     mean, var = prior.update(clicks, impressions).log_moments()
     return mean, np.clip(var, 1e-12, None)
@@ -79,7 +70,8 @@ def fatigue_signals(
     settings: EngineSettings,
     recent: int = 7,
     longer: int = 30,
-    ctr_centre: FloatArray | None = None,
+    *,
+    ctr_centre: FloatArray,
 ) -> FatigueSignals:
     """Detect creative fatigue: CPA worsening across windows with falling CTR or high frequency."""
     rc = ws.get("conversions", recent)

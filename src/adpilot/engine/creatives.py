@@ -13,14 +13,13 @@ from adpilot.engine.pauses import fatigue_evidence, fatigue_text
 from adpilot.engine.plan import (
     RunPlan,
     cents,
-    learning_clause,
     make_proposal,
     prob,
     rounded,
     target_label,
 )
 from adpilot.engine.text import entity_ref, money, percent, plural, quoted
-from adpilot.engine.types import CreativeInput, EngineSettings, Proposal
+from adpilot.engine.types import CreativeInput, EngineSettings, FloatArray, Proposal
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -101,17 +100,27 @@ def _creative_evidence(c: CreativeInput) -> dict[str, object]:
     }
 
 
-def propose_replace(frame: Frame, plan: RunPlan, picker: CreativePicker, i: int) -> Proposal | None:
+def refresh_weighing(frame: Frame) -> tuple[FloatArray, FloatArray]:
+    """Per ad: (conversions a fresh creative wins back over the horizon, learning cost to its
+    ad set)."""
+    return refresh_gain(frame), learning_cost(frame)[frame.ad_adset]
+
+
+def propose_replace(
+    frame: Frame,
+    plan: RunPlan,
+    picker: CreativePicker,
+    i: int,
+    weighing: tuple[FloatArray, FloatArray],
+) -> Proposal | None:
     """replace_creative for a FATIGUED ad when a fresh eligible creative exists and the
     conversions it should win back over the horizon beat the ad set's new learning phase."""
     j = int(frame.ad_adset[i])
     if i in plan.touched_ads:
         return None
-    st = frame.settings
-    gain = float(refresh_gain(frame)[i])
-    cost = float(learning_cost(frame)[j])
-    relearning = j in plan.relearning
-    if gain <= (0.0 if relearning else cost):
+    gain_all, cost_all = weighing
+    weighed = plan.weigh(frame, j, float(gain_all[i]), float(cost_all[i]))
+    if not weighed.repays:
         return None
     creative = picker.pick(j, plan)
     if creative is None:
@@ -127,13 +136,11 @@ def propose_replace(frame: Frame, plan: RunPlan, picker: CreativePicker, i: int)
     evidence: dict[str, object] = {"class": "FATIGUED", **fatigue_evidence(frame, i)}
     evidence["newCreative"] = _creative_evidence(creative)
     evidence["targetCpaCents"] = rounded(frame.target or 0.0, 2)
-    evidence["expectedGainConversions"] = rounded(gain, 2)
-    evidence["learningCostConversions"] = rounded(0.0 if relearning else cost, 2)
-    evidence["horizonDays"] = st.edit_horizon_days
+    evidence.update(weighed.evidence())
     rationale = (
         f"Fatigued — {fatigue_text(frame, i)}; {percent(conf)} likely its conversion rate "
         f"declined. {_creative_desc(creative, frame.settings)} has not run in this ad set: "
-        f"{learning_clause(gain, cost, st.edit_horizon_days, relearning)}."
+        f"{weighed.clause()}."
     )
     return make_proposal(
         action_type="replace_creative",
@@ -237,10 +244,7 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
     out: list[Proposal] = []
     cur = frame.inp.currency
     cost_all = learning_cost(frame)
-    remaining_all = np.array(
-        [plan.remaining_ads(frame, j) for j in range(len(frame.adsets))], dtype=np.float64
-    )
-    gain_all = new_creative_gain(frame, remaining_all)
+    gain_all = new_creative_gain(frame)
     slots = min(st.creative_slots, st.platform_ad_slots.get(frame.inp.platform, st.creative_slots))
     candidates: Sequence[int] = np.flatnonzero(frame.adset_live & ~frame.adset_learning).tolist()
     for j in sorted(candidates, key=lambda k: (-p_ok[k], k)):
@@ -249,9 +253,8 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
         remaining = plan.remaining_ads(frame, j)
         if remaining >= slots:
             continue
-        gain, cost = float(gain_all[j]), float(cost_all[j])
-        relearning = j in plan.relearning
-        if gain <= (0.0 if relearning else cost):
+        weighed = plan.weigh(frame, j, float(gain_all[j]), float(cost_all[j]))
+        if not weighed.repays:
             continue
         creative = picker.pick(j, plan)
         if creative is None:
@@ -291,8 +294,7 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
                     f"The ad set has {plural(remaining, 'active ad')}{after} for "
                     f"{plural(slots, 'slot')}; "
                     f"{_creative_desc(creative, frame.settings)} is eligible and has not run "
-                    f"here.{perf} A new creative: "
-                    f"{learning_clause(gain, cost, st.edit_horizon_days, relearning)}."
+                    f"here.{perf} A new creative: {weighed.clause()}."
                 ),
                 confidence=conf,
                 evidence={
@@ -303,9 +305,7 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
                     "spendCents": cents(spend),
                     "conversions": conv,
                     "newCreative": _creative_evidence(creative),
-                    "expectedGainConversions": rounded(gain, 2),
-                    "learningCostConversions": rounded(0.0 if relearning else cost, 2),
-                    "horizonDays": st.edit_horizon_days,
+                    **weighed.evidence(),
                 },
                 fingerprint={"creative": creative.id},
             )

@@ -227,8 +227,8 @@ def fit_ctr(
     ad_adset: IntArray,
     n_adsets: int,
     settings: EngineSettings,
-) -> tuple[BetaPosterior, BetaPosterior, float]:
-    """(ad-level prior, ad posterior, prior strength): each ad's CTR pooled with its ad set's."""
+) -> BetaPosterior:
+    """Each ad's CTR posterior, pooled with its ad set's by a strength estimated across ads."""
     s_clicks = group_sum(clicks, ad_adset, n_adsets)
     s_imps = group_sum(impressions, ad_adset, n_adsets)
     # Jeffreys-smoothed ad set CTR: defined even for an ad set without impressions.
@@ -241,5 +241,4 @@ def fit_ctr(
         settings.ctr_prior_strength_min,
         settings.ctr_prior_strength_max,
     )
-    prior = BetaPosterior(m * parent, m * (1.0 - parent))
-    return prior, prior.update(clicks, impressions), m
+    return BetaPosterior(m * parent, m * (1.0 - parent)).update(clicks, impressions)

@@ -17,7 +17,6 @@ from adpilot.engine.classify import (
     performance_score,
 )
 from adpilot.engine.estimates import (
-    BetaPosterior,
     GammaPosterior,
     Hierarchy,
     fit_ctr,
@@ -71,7 +70,6 @@ class Frame:
     adset_w: WindowSums
     campaign_w: WindowSums
     hier: Hierarchy
-    ctr: BetaPosterior  # each ad's click-through rate, pooled with its ad set's
     ad: LevelEstimates
     adset: LevelEstimates
     campaign: LevelEstimates
@@ -173,7 +171,7 @@ def build_frame(inp: EngineInput) -> Frame:
         target,
         st,
     )
-    _ctr_prior, ctr, _ctr_strength = fit_ctr(
+    ctr = fit_ctr(
         ad_w.get("clicks", full), ad_w.get("impressions", full), ad_adset, len(adsets), st
     )
     freq_recent = _recent_frequency(frequency, 7)
@@ -272,7 +270,6 @@ def build_frame(inp: EngineInput) -> Frame:
         adset_w=adset_w,
         campaign_w=campaign_w,
         hier=hier,
-        ctr=ctr,
         ad=ad_est,
         adset=adset_est,
         campaign=campaign_est,

@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-import numpy as np
-
 from adpilot.engine.fingerprint import evidence_changed
 from adpilot.engine.text import entity_ref, money
 from adpilot.engine.types import (
@@ -28,6 +26,7 @@ from adpilot.engine.types import (
     HistoryEntry,
     Proposal,
 )
+from adpilot.engine.windows import entity_totals
 from adpilot.platforms.base import EntityType, PlatformName
 
 WRITE_CLASS_HELD_REASON = "write_class_disabled"
@@ -125,24 +124,6 @@ class GuardedProposal:
         return self.held_reason is not None
 
 
-def _metric_totals(inp: EngineInput, days: int) -> dict[str, tuple[int, int]]:
-    """(impressions, spend cents) over the last `days` days per ad, ad set and campaign."""
-    m = inp.metrics
-    n = len(m.ad_ids)
-    if n == 0:
-        return {}
-    imps = np.asarray(m.impressions, dtype=np.float64).reshape(n, -1)[:, -days:].sum(axis=1)
-    spend = np.asarray(m.spend_cents, dtype=np.float64).reshape(n, -1)[:, -days:].sum(axis=1)
-    totals: dict[str, list[float]] = {}
-    parents = {ad.id: (ad.adset_id, ad.campaign_id) for ad in inp.ads}
-    for ad_id, i, s in zip(m.ad_ids, imps.tolist(), spend.tolist(), strict=True):
-        for key in (ad_id, *parents.get(ad_id, ())):
-            row = totals.setdefault(key, [0.0, 0.0])
-            row[0] += i
-            row[1] += s
-    return {k: (round(v[0]), round(v[1])) for k, v in totals.items()}
-
-
 def build_context(
     inp: EngineInput, result: EngineResult | None = None, window: int | None = None
 ) -> GuardrailContext:
@@ -165,7 +146,7 @@ def build_context(
         if result is not None
         else {}
     )
-    raw = _metric_totals(inp, days) if result is None else {}
+    raw = entity_totals(inp, days) if result is None else {}
 
     def facts(
         entity_type: EntityType,
@@ -176,11 +157,7 @@ def build_context(
         parent: str | None,
     ) -> EntityFacts:
         a = assessed.get(entity_id)
-        stats = (a.windows.get(days) or a.windows[max(a.windows)]) if a else None
-        if stats is not None:
-            imps, spend = stats.impressions, stats.spend_cents
-        else:
-            imps, spend = raw.get(entity_id, (0, 0))
+        stats = (a.windows.get(days) or a.windows[max(a.windows)]) if a else raw.get(entity_id)
         return EntityFacts(
             entity_type=entity_type,
             entity_id=entity_id,
@@ -188,8 +165,8 @@ def build_context(
             status=status,
             created_at=created,
             parent_id=parent,
-            impressions=imps,
-            spend_cents=spend,
+            impressions=stats.impressions if stats else 0,
+            spend_cents=stats.spend_cents if stats else 0,
             ad_class=a.ad_class if a else None,
         )
 

@@ -19,18 +19,18 @@ from adpilot.engine.types import FloatArray
 _UPSIDE = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-def adset_daily(frame: Frame) -> tuple[FloatArray, FloatArray]:
-    """Per ad set: mean daily spend over the last 7 days (cents) and expected daily conversions."""
+def adset_daily_conversions(frame: Frame) -> FloatArray:
+    """Per ad set: expected daily conversions at its mean daily spend over the last 7 days."""
     days = min(7, max(frame.n_days, 1))
     spend = frame.adset_w.get("spend", days) / days
-    return spend, spend * frame.adset.post.mean_rate()
+    return np.asarray(spend * frame.adset.post.mean_rate(), dtype=np.float64)
 
 
 def learning_cost(frame: Frame) -> FloatArray:
     """Per ad set: expected conversions lost if an edit restarts its learning phase now."""
     st = frame.settings
     needed = float(st.learning_events.get(frame.inp.platform, 0))
-    _, conv = adset_daily(frame)
+    conv = adset_daily_conversions(frame)
     if needed <= 0:
         return np.zeros(len(frame.adsets))
     days = np.minimum(st.learning_days, needed / np.maximum(conv, 1e-9))
@@ -56,15 +56,14 @@ def refresh_gain(frame: Frame) -> FloatArray:
     return np.asarray(np.maximum(gain, 0.0), dtype=np.float64)
 
 
-def pause_gain(frame: Frame, sibling_rate: FloatArray) -> FloatArray:
+def pause_gain(frame: Frame, own_rate: FloatArray, sibling_rate: FloatArray) -> FloatArray:
     """Per ad: conversions won over the horizon when its spend goes to its siblings instead."""
     st = frame.settings
-    own = frame.ad.post.mean_rate()
-    gain = ad_daily_spend(frame) * (sibling_rate - own) * st.edit_horizon_days
+    gain = ad_daily_spend(frame) * (sibling_rate - own_rate) * st.edit_horizon_days
     return np.asarray(gain, dtype=np.float64)
 
 
-def new_creative_gain(frame: Frame, active_ads: FloatArray) -> FloatArray:
+def new_creative_gain(frame: Frame) -> FloatArray:
     """Per ad set: expected conversions an added creative wins over the horizon.
 
     Its quality is a fresh draw from the spread of ad rates the hierarchy estimated (prior shape
@@ -77,6 +76,6 @@ def new_creative_gain(frame: Frame, active_ads: FloatArray) -> FloatArray:
     # Thin data cannot show the spread (the pooled shape hits its cap); creatives are known to
     # differ at least this much.
     cv = max(1.0 / math.sqrt(max(frame.hier.shapes[2], 1e-9)), st.creative_quality_cv_min)
-    _, conv = adset_daily(frame)
-    rel = _UPSIDE * cv * 0.5 * (active_ads >= 0)
+    conv = adset_daily_conversions(frame)
+    rel = _UPSIDE * cv * 0.5
     return np.asarray(conv * rel * st.edit_horizon_days, dtype=np.float64)

@@ -12,7 +12,6 @@ from adpilot.engine.learning import learning_cost, pause_gain
 from adpilot.engine.plan import (
     RunPlan,
     cents,
-    learning_clause,
     make_proposal,
     prob,
     rounded,
@@ -219,19 +218,11 @@ def ad_pause_candidates(frame: Frame, plan: RunPlan) -> list[tuple[int, float, f
 
 def pause_weighing(frame: Frame) -> tuple[FloatArray, FloatArray]:
     """Per ad: (conversions a pause wins over the horizon, learning cost to its ad set)."""
-    classes = np.array(frame.ad.classes)
-    fatigued = classes == "FATIGUED"
-    rate = np.where(fatigued, sibling_rate(frame, 7), sibling_rate(frame, frame.window))
-    gain = pause_gain(frame, rate)
-    # A tired ad's own rate is its recent one, not the window's average.
-    days = min(7, max(frame.n_days, 1))
-    spend = frame.ad_w.get("spend", days) / days
-    tired_gain = (
-        spend * (rate - frame.fatigue.recent.mean_rate()) * frame.settings.edit_horizon_days
-    )
-    gain = np.where(fatigued, tired_gain, gain)
-    cost = learning_cost(frame)[frame.ad_adset] if len(frame.ads) else np.zeros(0)
-    return np.asarray(gain, dtype=np.float64), np.asarray(cost, dtype=np.float64)
+    fatigued = np.array(frame.ad.classes) == "FATIGUED"
+    # A tired ad is judged on the last week, against what its siblings convert at lately.
+    siblings = np.where(fatigued, sibling_rate(frame, 7), sibling_rate(frame, frame.window))
+    own = np.where(fatigued, frame.fatigue.recent.mean_rate(), frame.ad.post.mean_rate())
+    return pause_gain(frame, own, siblings), learning_cost(frame)[frame.ad_adset]
 
 
 def propose_ad_pause(
@@ -240,20 +231,19 @@ def propose_ad_pause(
     i: int,
     confidence: float,
     p_rest: float,
-    weighing: tuple[FloatArray, FloatArray] | None = None,
+    weighing: tuple[FloatArray, FloatArray],
 ) -> Proposal | None:
     """pause_ad for ad i unless it is the last active ad of its ad set after this run's pauses,
     or the conversions its spend wins elsewhere do not repay the ad set's new learning phase."""
     j = int(frame.ad_adset[i])
     if i in plan.touched_ads or plan.remaining_ads(frame, j) < 2:
         return None
-    gain_all, cost_all = weighing if weighing is not None else pause_weighing(frame)
-    gain, cost = float(gain_all[i]), float(cost_all[i])
-    relearning = j in plan.relearning
+    gain_all, cost_all = weighing
+    weighed = plan.weigh(frame, j, float(gain_all[i]), float(cost_all[i]))
     klass = frame.ad.classes[i]
     # A critical ad (money without return) is stopped whatever the re-learning costs.
     critical = klass == "CRITICAL"
-    if not critical and gain <= (0.0 if relearning else cost):
+    if not critical and not weighed.repays:
         return None
     plan.remove_ad(j, i)
     plan.relearning.add(j)
@@ -281,19 +271,17 @@ def propose_ad_pause(
         "pAboveTarget": rounded(est.p_above[i], 3),
         "score": rounded(est.score[i], 1),
         "pWorseThanSiblings": rounded(p_rest, 3),
-        "expectedGainConversions": rounded(gain, 2),
-        "learningCostConversions": rounded(0.0 if relearning else cost, 2),
-        "horizonDays": st.edit_horizon_days,
+        **weighed.evidence(),
     }
-    weighed = learning_clause(gain, cost, st.edit_horizon_days, relearning)
-    if critical and not relearning and gain <= cost:
-        weighed += " (spend without return is stopped regardless)"
+    clause = weighed.clause()
+    if critical and not weighed.relearning and not weighed.repays:
+        clause += " (spend without return is stopped regardless)"
     if klass == "FATIGUED":
         evidence.update(fatigue_evidence(frame, i))
         rationale = (
             f"Fatigued — {fatigue_text(frame, i)}; {percent(conf)} likely that its current CPA "
             f"is above {target_text(frame)}, and no fresh eligible creative is available to swap "
-            f"in; moving its spend to its siblings: {weighed}."
+            f"in; moving its spend to its siblings: {clause}."
         )
     else:
         if klass == "CRITICAL" and spend_c > st.critical_spend_cents and conv_c == 0:
@@ -303,7 +291,7 @@ def propose_ad_pause(
             head = cpa_phrase(spend_w, conv_w, w, cur, target_text(frame))
         tail = _estimate_tail(frame, est.cpa_estimate[i], est.cpa_low[i], est.cpa_high[i], conf)
         rationale = (
-            f"{CLASS_LABEL[klass]} — {head}; {tail}. Moving its spend to its siblings: {weighed}."
+            f"{CLASS_LABEL[klass]} — {head}; {tail}. Moving its spend to its siblings: {clause}."
         )
     return make_proposal(
         action_type="pause_ad",

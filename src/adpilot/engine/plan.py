@@ -34,15 +34,43 @@ class RunPlan:
         self.removed_ads[adset] = self.removed_ads.get(adset, 0) + 1
         self.touched_ads.add(ad)
 
+    def weigh(self, frame: Frame, adset: int, gain: float, cost: float) -> Weighing:
+        """An edit of `adset` expected to win `gain` conversions, whose new learning phase would
+        cost `cost`: nothing more when an earlier edit of this run already restarts it."""
+        relearning = adset in self.relearning
+        return Weighing(
+            gain, 0.0 if relearning else cost, frame.settings.edit_horizon_days, relearning
+        )
 
-def learning_clause(gain: float, cost: float, horizon: float, relearning: bool) -> str:
-    """The rationale's weighing of an edit's expected gain against its learning cost."""
-    text = f"about {gain:.1f} more conversions expected over {horizon:g} days"
-    if cost > 0 and not relearning:
-        text += f", against about {cost:.1f} lost while the ad set re-learns"
-    elif relearning:
-        text += " (the ad set re-learns for another change of this run anyway)"
-    return text
+
+@dataclass(frozen=True)
+class Weighing:
+    """An edit's expected gain against the learning it costs, in conversions over the horizon."""
+
+    gain: float
+    cost: float
+    horizon: float
+    relearning: bool  # another change of this run restarts the ad set's learning anyway
+
+    @property
+    def repays(self) -> bool:
+        return self.gain > self.cost
+
+    def evidence(self) -> dict[str, object]:
+        return {
+            "expectedGainConversions": rounded(self.gain, 2),
+            "learningCostConversions": rounded(self.cost, 2),
+            "horizonDays": self.horizon,
+        }
+
+    def clause(self) -> str:
+        """The rationale's weighing of the gain against the learning cost."""
+        text = f"about {self.gain:.1f} more conversions expected over {self.horizon:g} days"
+        if self.relearning:
+            text += " (the ad set re-learns for another change of this run anyway)"
+        elif self.cost > 0:
+            text += f", against about {self.cost:.1f} lost while the ad set re-learns"
+        return text
 
 
 def cents(value: float) -> int:

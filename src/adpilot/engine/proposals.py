@@ -11,7 +11,13 @@ import numpy as np
 
 from adpilot.engine.breakdowns import propose_schedules, propose_targeting
 from adpilot.engine.budget import propose_budgets
-from adpilot.engine.creatives import CreativePicker, propose_prunes, propose_pushes, propose_replace
+from adpilot.engine.creatives import (
+    CreativePicker,
+    propose_prunes,
+    propose_pushes,
+    propose_replace,
+    refresh_weighing,
+)
 from adpilot.engine.frame import Frame
 from adpilot.engine.pauses import (
     ad_pause_candidates,
@@ -36,8 +42,9 @@ def build_proposals(frame: Frame) -> list[Proposal]:
         if classes[i] == "FATIGUED" and int(frame.ad_adset[i]) not in plan.paused_adsets
     ]
     fatigued.sort(key=lambda i: (-float(frame.fatigue.p_decline[i]), i))
+    refresh = refresh_weighing(frame)
     for i in fatigued:
-        replaced = propose_replace(frame, plan, picker, i)
+        replaced = propose_replace(frame, plan, picker, i, refresh)
         if replaced is not None:
             out.append(replaced)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from adpilot.engine.types import FloatArray
+from adpilot.engine.types import EngineInput, FloatArray, WindowStats
 
 WINDOWS: tuple[int, ...] = (1, 3, 7, 14, 30)
 METRICS: tuple[str, ...] = ("spend", "impressions", "clicks", "conversions", "exposure")
@@ -63,3 +63,25 @@ def window_sums(daily: Mapping[str, FloatArray], windows: Iterable[int] = WINDOW
     ws = tuple(windows)
     n_days = next(iter(daily.values())).shape[1] if daily else 0
     return WindowSums({m: trailing_sums(arr, ws) for m, arr in daily.items()}, n_days)
+
+
+def entity_totals(inp: EngineInput, days: int) -> dict[str, WindowStats]:
+    """Sums over the last `days` days of each ad of an input's metrics and of its ad set and
+    campaign, by entity id: the evidence of callers that hold no engine result."""
+    m = inp.metrics
+    n = len(m.ad_ids)
+    if n == 0:
+        return {}
+    columns = np.stack(
+        [
+            np.asarray(values, dtype=np.float64).reshape(n, -1)[:, -days:].sum(axis=1)
+            for values in (m.spend_cents, m.impressions, m.clicks, m.conversions)
+        ],
+        axis=1,
+    )
+    parents = {ad.id: (ad.adset_id, ad.campaign_id) for ad in inp.ads}
+    totals: dict[str, FloatArray] = {}
+    for ad_id, row in zip(m.ad_ids, columns, strict=True):
+        for key in (ad_id, *parents.get(ad_id, ())):
+            totals[key] = totals[key] + row if key in totals else row
+    return {key: WindowStats(days, *(round(float(x)) for x in row)) for key, row in totals.items()}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 _HOUR_W = np.asarray(HOUR_TRAFFIC) / np.sum(HOUR_TRAFFIC)
 # How much the platform's delivery already "knows" an ad's post-click quality.
-_CVR_VISIBILITY = 0.5
+CVR_VISIBILITY = 0.5
 _MAX_RATE = 0.95
 
 
@@ -82,7 +82,7 @@ def plan_day(
 
     ad_on = (ads.status == ACTIVE) & set_on[a_set] & (ads.day <= day)
     fatigue = ads.floor + (1.0 - ads.floor) * np.exp(-ads.cum / ads.tau)
-    quality = ads.ctr * fatigue * ads.cvr**_CVR_VISIBILITY
+    quality = ads.ctr * fatigue * ads.cvr**CVR_VISIBILITY
     weight = np.where(ad_on, quality ** sets.kappa[a_set], 0.0)
     total_w = np.bincount(a_set, weights=weight, minlength=n_sets).astype(np.float64)
     set_on = set_on & (total_w > 0)

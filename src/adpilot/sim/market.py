@@ -33,6 +33,10 @@ from adpilot.sim.tables import (
 STATE_VERSION = 1
 # Large but finite: JSON has no infinity, and an ad with this scale never visibly tires.
 NO_FATIGUE_TAU = 1e15
+# Meta and TikTok treat a budget change of more than ~20% as significant: it restarts learning.
+SIGNIFICANT_BUDGET_CHANGE = 0.2
+# The efficiency multiplier of a learning phase is drawn uniformly from this range.
+LEARNING_PENALTY = (0.7, 0.95)
 
 SimErrorKind = Literal["not_found", "invalid_value", "invalid_state"]
 
@@ -247,7 +251,7 @@ class Market:
             sets.learn[i] = LEARNING
             sets.learn_until[i] = start + profile.learning_days
             sets.learn_events[i] = 0.0
-            sets.learn_pen[i] = rng.uniform(0.7, 0.95)
+            sets.learn_pen[i] = rng.uniform(*LEARNING_PENALTY)
 
     def set_status(self, kind: EntityType, external_id: str, status: str, at: dt.datetime) -> None:
         """Pause, enable or delete a campaign, ad set or ad."""
@@ -296,8 +300,7 @@ class Market:
             raise SimError("invalid_state", f"{kind} {external_id} is deleted")
         old = int(table.budget[i])
         table.budget[i] = cents
-        # Meta and TikTok treat a change of more than ~20% as significant.
-        if old <= 0 or abs(cents - old) / old > 0.2:
+        if old <= 0 or abs(cents - old) / old > SIGNIFICANT_BUDGET_CHANGE:
             rows = (
                 [int(j) for j in np.flatnonzero(self.adsets.campaign == i)]
                 if kind == "campaign"

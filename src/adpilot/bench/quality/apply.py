@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adpilot.engine.types import EngineSettings, HistoryEntry, Proposal
+from adpilot.platforms.base import WriteRequest
+from adpilot.platforms.sandbox.adapter import apply_to_market
 from adpilot.sim.market import Market, SimError
 from adpilot.sim.tables import ACTIVE
 
@@ -37,38 +39,21 @@ class Ledger:
             self.violation_notes.append(note)
 
 
-def _creative_of(p: Proposal) -> str:
-    return str(p.new_value.get("adsContentId") or p.new_value.get("creativeExternalId"))
-
-
 def apply_one(m: Market, p: Proposal, at: dt.datetime) -> None:
-    """One proposal as the platform write it stands for (SimError when the market refuses)."""
-    kind, target = p.action_type, p.entity_id
-    if kind == "pause_ad":
-        m.set_status("ad", target, "paused", at)
-    elif kind == "pause_adset":
-        m.set_status("adset", target, "paused", at)
-    elif kind == "update_budget":
-        m.set_daily_budget(p.entity_type, target, int(p.new_value["dailyBudgetCents"]), at)
-    elif kind == "push_creative":
-        m.push_creative(target, _creative_of(p), at)
-    elif kind == "replace_creative":
-        if m.platform == "apple":
-            # Apple ads cannot be edited: the old one goes and a new one takes its place.
-            a = m.index_of("ad", target)
-            adset = m.adsets.id[int(m.ads.adset[a])]
-            m.prune_ad(target, at)
-            m.push_creative(adset, _creative_of(p), at)
-        else:
-            m.replace_creative(target, _creative_of(p), at)
-    elif kind == "prune_creative":
-        m.prune_ad(target, at)
-    elif kind == "update_targeting":
-        m.set_geo(target, list(p.new_value["geo"]), at)
-    elif kind == "update_schedule":
-        m.set_dayparts(target, list(p.new_value["dayparts"]), at)
-    else:  # pragma: no cover - the eight types are exhaustive
-        raise SimError("invalid_value", f"unknown action {kind}")
+    """One proposal as the platform write it stands for, applied to the market exactly as the
+    sandbox platform applies a dispatched write (SimError when the market refuses)."""
+    # The benchmark's creative library ids are the market's own creative ids.
+    creative = p.new_value.get("adsContentId")
+    write = WriteRequest(
+        p.action_type,
+        p.entity_type,
+        p.entity_id,
+        dict(p.current_value),
+        dict(p.new_value),
+        idempotency_key="",
+        context={"creativeExternalId": creative} if creative else {},
+    )
+    apply_to_market(m, write, at)
 
 
 def _created(m: Market, kind: str, row: int) -> int:

@@ -7,8 +7,6 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from adpilot.bench.quality.apply import (
     PAUSES,
     Ledger,
@@ -107,7 +105,3 @@ def run_policy(
         trace.conversions.append(sum(e[1] for e in week))
         trace.spend.append(sum(e[2] for e in week))
     return trace
-
-
-def cumulative(trace: Trace) -> np.ndarray:
-    return np.cumsum(np.asarray(trace.conversions, dtype=np.float64))

@@ -86,7 +86,8 @@ def scenario_summary(runs: dict[str, PolicyRuns], cycles: int) -> dict[str, Any]
     vs_none, ci_none = paired_lift(conv["adpilot"], conv["do_nothing"])
     per_seed = 100.0 * (conv["adpilot"] / np.maximum(conv["do_nothing"], 1e-12) - 1.0)
     worst = float(np.percentile(per_seed, 10)) if len(per_seed) else math.nan
-    ours = policy_summary(runs["adpilot"], cycles)
+    policies = {name: policy_summary(runs[name], cycles) for name in POLICY_ORDER}
+    ours = policies["adpilot"]
     rules_vs_none, rules_ci = paired_lift(conv["rules"], conv["do_nothing"])
     return {
         "pct_of_oracle": pct,
@@ -103,5 +104,5 @@ def scenario_summary(runs: dict[str, PolicyRuns], cycles: int) -> dict[str, Any]
         "false_pause_rate": ours["false_pause_rate"],
         "learning_resets_per_cycle": ours["learning_resets_per_cycle"],
         "guardrail_violations": ours["guardrail_violations"],
-        "policies": {name: policy_summary(runs[name], cycles) for name in POLICY_ORDER},
+        "policies": policies,
     }

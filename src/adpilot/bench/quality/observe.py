@@ -24,8 +24,14 @@ from adpilot.engine.types import (
     MetricArrays,
 )
 from adpilot.sim.market import Market
-from adpilot.sim.reports import AdMatrix, ad_matrix
-from adpilot.sim.tables import LEARN_NAMES, LEARNED, STATUS_NAMES
+from adpilot.sim.reports import (
+    AdMatrix,
+    ad_matrix,
+    ads_data,
+    adsets_data,
+    campaigns_data,
+    creatives_data,
+)
 
 WINDOW_DAYS = 30
 RUN_HOUR = 6  # runs happen at 06:00 in the account's time zone (UTC in the benchmark)
@@ -35,10 +41,6 @@ def run_time(m: Market) -> dt.datetime:
     """The moment of the cycle's run: early on the first day not yet simulated."""
     today = m.through + dt.timedelta(days=1)
     return dt.datetime.combine(today, dt.time(RUN_HOUR), dt.UTC)
-
-
-def _when(unix: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(int(unix), tz=dt.UTC)
 
 
 def reported_window(m: Market, days: int = WINDOW_DAYS) -> AdMatrix:
@@ -54,61 +56,56 @@ def observe(
     target_cpa_cents: int | None,
     settings: EngineSettings,
     history: Sequence[HistoryEntry] = (),
-    window: AdMatrix | None = None,
 ) -> EngineInput:
     """The EngineInput an optimizer run would build for this account right now."""
-    mx = window if window is not None else reported_window(m)
-    camps, sets, ads, creatives = m.campaigns, m.adsets, m.ads, m.creatives
-    learning_reported = m.profile.reports_learning
+    mx = reported_window(m)
+    # The entity rows a sync stores are the ones the market's own reports list.
     campaigns = [
         CampaignInput(
-            id=camps.id[c],
-            name=camps.name[c],
-            status=STATUS_NAMES[int(camps.status[c])],
-            created_at=_when(camps.created[c]),
-            budget_mode="campaign" if camps.cbo[c] else "adset",
-            daily_budget_cents=int(camps.budget[c]) if camps.cbo[c] else None,
+            id=c.external_id,
+            name=c.name,
+            status=c.status,
+            created_at=c.created_at,
+            budget_mode=c.budget_mode,
+            daily_budget_cents=c.daily_budget_cents,
         )
-        for c in range(len(camps.id))
+        for c in campaigns_data(m)
     ]
-    geo = [[g for g, on in zip(m.countries, row, strict=True) if on] for row in sets.geo]
     adsets = [
         AdSetInput(
-            id=sets.id[s],
-            campaign_id=camps.id[int(sets.campaign[s])],
-            name=sets.name[s],
-            status=STATUS_NAMES[int(sets.status[s])],
-            created_at=_when(sets.created[s]),
-            daily_budget_cents=None if camps.cbo[int(sets.campaign[s])] else int(sets.budget[s]),
-            targeting={"geo": geo[s]},
-            schedule={"dayparts": [int(h) for h in np.flatnonzero(sets.hours[s])]},
-            learning=(LEARN_NAMES[int(sets.learn[s])] or LEARN_NAMES[LEARNED])
-            if learning_reported
-            else None,
+            id=s.external_id,
+            campaign_id=s.campaign_external_id,
+            name=s.name,
+            status=s.status,
+            created_at=s.created_at,
+            daily_budget_cents=s.daily_budget_cents,
+            targeting=s.targeting,
+            schedule=s.schedule,
+            learning=s.learning,
         )
-        for s in range(len(sets.id))
+        for s in adsets_data(m)
     ]
-    ad_inputs = [
+    ads = [
         AdInput(
-            id=ads.id[a],
-            adset_id=sets.id[int(ads.adset[a])],
-            campaign_id=camps.id[int(sets.campaign[int(ads.adset[a])])],
-            name=ads.name[a],
-            status=STATUS_NAMES[int(ads.status[a])],
-            created_at=_when(ads.created[a]),
-            ads_content_id=creatives.id[int(ads.creative[a])],
+            id=a.external_id,
+            adset_id=a.adset_external_id,
+            campaign_id=a.campaign_external_id,
+            name=a.name,
+            status=a.status,
+            created_at=a.created_at,
+            ads_content_id=a.creative_external_id,
         )
-        for a in range(len(ads.id))
+        for a in ads_data(m)
     ]
     library = [
         CreativeInput(
-            id=creatives.id[k],
-            name=creatives.name[k],
-            organic_score=float(creatives.score[k]),
-            safety_failed=bool(creatives.safety[k]),
-            pool=creatives.pool[k],
+            id=k.external_id,
+            name=k.name,
+            organic_score=k.organic_score,
+            safety_failed=k.safety_failed,
+            pool=k.pool,
         )
-        for k in range(len(creatives.id))
+        for k in creatives_data(m)
     ]
     frequency: np.ndarray | None = None
     if m.profile.reports_frequency:
@@ -129,7 +126,7 @@ def observe(
         ),
         campaigns=campaigns,
         adsets=adsets,
-        ads=ad_inputs,
+        ads=ads,
         target_cpa_cents=target_cpa_cents,
         settings=settings,
         creatives=library,

@@ -9,20 +9,26 @@ the coming weeks beats the learning phase the edit restarts.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
+from adpilot.bench.quality.loop import CYCLE_DAYS
 from adpilot.bench.quality.policies import CycleView, _rule
-from adpilot.bench.quality.truth import F8, adset_truth, typical_plan
+from adpilot.bench.quality.truth import AdSetTruth, adset_truth, typical_plan
 from adpilot.engine.guardrails import GuardrailContext, build_context
 from adpilot.engine.types import Proposal
-from adpilot.sim.market import NO_FATIGUE_TAU, Market
-from adpilot.sim.tables import ACTIVE
+from adpilot.sim.delivery import CVR_VISIBILITY, Plan
+from adpilot.sim.market import (
+    LEARNING_PENALTY,
+    NO_FATIGUE_TAU,
+    SIGNIFICANT_BUDGET_CHANGE,
+    Market,
+)
+from adpilot.sim.tables import ACTIVE, F8
 
-SIGNIFICANT_EDIT = 0.2  # the simulator restarts learning above a 20% budget change
-LEARNING_EFFICIENCY = 0.825  # mean of the simulator's U[0.7, 0.95] learning penalty
+LEARNING_EFFICIENCY = sum(LEARNING_PENALTY) / 2.0  # the mean learning penalty
 HORIZON_CAP_DAYS = 28.0
-_VIS = 0.5
 
 
 def _mean_decay(h_days: float, halflife: F8) -> F8:
@@ -37,10 +43,12 @@ class Oracle:
     def propose(self, view: CycleView) -> tuple[list[Proposal], GuardrailContext]:
         m = view.market
         ctx = build_context(view.inp)
-        remaining = (view.cycles - view.cycle) * 7.0
-        scored: list[tuple[float, Proposal]] = []
-        scored += self._budgets(m, view)
-        scored += self._creatives(m, view, min(remaining, HORIZON_CAP_DAYS))
+        remaining = float((view.cycles - view.cycle) * CYCLE_DAYS)
+        plan = typical_plan(m)
+        truth = adset_truth(m, plan)
+        scored = self._budgets(m, view, truth) + self._creatives(
+            m, view, plan, truth, min(remaining, HORIZON_CAP_DAYS)
+        )
         st = view.settings
         scored.sort(key=lambda t: -t[0])
         out: list[Proposal] = []
@@ -59,10 +67,8 @@ class Oracle:
 
     # ------------------------------------------------------------------ budgets
 
-    def _budgets(self, m: Market, view: CycleView) -> list[tuple[float, Proposal]]:
+    def _budgets(self, m: Market, view: CycleView, t: AdSetTruth) -> list[tuple[float, Proposal]]:
         st = view.settings
-        plan = typical_plan(m)
-        t = adset_truth(m, plan)
         camps, sets = m.campaigns, m.adsets
         camp_live = camps.status == ACTIVE
         set_live = (sets.status == ACTIVE) & camp_live[sets.campaign] & t.on
@@ -104,7 +110,7 @@ class Oracle:
         k_ = np.asarray(ks)
         v_ = np.asarray(vs)
         learning = m.profile.learning_events > 0
-        frac = min(st.budget_max_step_fraction, SIGNIFICANT_EDIT if learning else 1.0)
+        frac = min(st.budget_max_step_fraction, SIGNIFICANT_BUDGET_CHANGE if learning else 1.0)
         step = np.minimum(frac * b0, st.budget_max_step_cents / 100.0)
         mins = np.array(
             [st.min_daily_budget(m.platform, kind) / 100.0 for kind in kinds], dtype=np.float64
@@ -192,11 +198,9 @@ class Oracle:
     # ------------------------------------------------------------------ creatives
 
     def _creatives(
-        self, m: Market, view: CycleView, horizon: float
+        self, m: Market, view: CycleView, plan: Plan, t: AdSetTruth, horizon: float
     ) -> list[tuple[float, Proposal]]:
         st = view.settings
-        plan = typical_plan(m)
-        t = adset_truth(m, plan)
         ads, sets, cr = m.ads, m.adsets, m.creatives
         a_set = ads.adset
         live_set = t.on & (sets.status == ACTIVE)
@@ -221,9 +225,10 @@ class Oracle:
             else np.ones(len(cr.id))
         )
         c_weight_q = cr.ctr * c_fat * cr.cvr
-        c_vis = cr.ctr * c_fat * cr.cvr**_VIS
+        c_vis = cr.ctr * c_fat * cr.cvr**CVR_VISIBILITY
         learning = m.profile.learning_events > 0
         needed = float(m.profile.learning_events)
+        learn_days = float(m.profile.learning_days)
         out: list[tuple[float, Proposal]] = []
         for j in np.flatnonzero(live_set).tolist():
             members = np.flatnonzero((a_set == j) & active)
@@ -231,7 +236,7 @@ class Oracle:
                 continue
             kappa = float(sets.kappa[j])
             q = ads.ctr[members] * fut[members] * ads.cvr[members]
-            vis = (ads.ctr[members] * fut[members] * ads.cvr[members] ** _VIS) ** kappa
+            vis = (ads.ctr[members] * fut[members] * ads.cvr[members] ** CVR_VISIBILITY) ** kappa
             running = set(ads.creative[members].tolist())
             free = [k for k in np.argsort(-c_weight_q).tolist() if eligible[k] and k not in running]
 
@@ -265,12 +270,12 @@ class Oracle:
             if rel <= 0.01:
                 continue
             if learning:
-                days_to_learn = min(7.0, needed / max(daily_conv, 1e-9))
+                days_to_learn = min(learn_days, needed / max(daily_conv, 1e-9))
                 cost = (1.0 - LEARNING_EFFICIENCY) * days_to_learn
                 if rel * horizon <= 1.2 * cost:
                     continue
             gain = daily_conv * (
-                rel * horizon - ((1.0 - LEARNING_EFFICIENCY) * 7.0 if learning else 0.0)
+                rel * horizon - ((1.0 - LEARNING_EFFICIENCY) * learn_days if learning else 0.0)
             )
             _, action, i, k = best
             sid = sets.id[j]
@@ -320,6 +325,4 @@ class Oracle:
 
 
 def _with_confidence(p: Proposal, confidence: float) -> Proposal:
-    from dataclasses import replace
-
     return replace(p, confidence=round(confidence, 3))

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from adpilot.engine.guardrails import GuardrailContext, build_context, split_write_classes
 from adpilot.engine.plan import make_proposal
 from adpilot.engine.run import evaluate
 from adpilot.engine.text import entity_ref, money
 from adpilot.engine.types import EngineInput, EngineSettings, HistoryEntry, Proposal
+from adpilot.engine.windows import entity_totals
 from adpilot.sim.market import Market
 
 RULE_WINDOW_DAYS = 7
@@ -85,22 +84,12 @@ class Rules:
     def propose(self, view: CycleView) -> tuple[list[Proposal], GuardrailContext]:
         inp, st, target = view.inp, view.settings, float(view.target_cpa_cents)
         ctx = build_context(inp)
-        m = inp.metrics
-        n = len(m.ad_ids)
         w = min(RULE_WINDOW_DAYS, len(inp.dates))
-        spend = np.asarray(m.spend_cents, dtype=np.float64).reshape(n, -1)[:, -w:].sum(axis=1)
-        conv = np.asarray(m.conversions, dtype=np.float64).reshape(n, -1)[:, -w:].sum(axis=1)
-        row = {ad_id: i for i, ad_id in enumerate(m.ad_ids)}
-        set_spend: dict[str, float] = {}
-        set_conv: dict[str, float] = {}
-        camp_spend: dict[str, float] = {}
-        camp_conv: dict[str, float] = {}
-        for ad in inp.ads:
-            i = row[ad.id]
-            set_spend[ad.adset_id] = set_spend.get(ad.adset_id, 0.0) + spend[i]
-            set_conv[ad.adset_id] = set_conv.get(ad.adset_id, 0.0) + conv[i]
-            camp_spend[ad.campaign_id] = camp_spend.get(ad.campaign_id, 0.0) + spend[i]
-            camp_conv[ad.campaign_id] = camp_conv.get(ad.campaign_id, 0.0) + conv[i]
+        totals = entity_totals(inp, w)
+
+        def sums(entity_id: str) -> tuple[float, float]:
+            t = totals.get(entity_id)
+            return (t.spend_cents, t.conversions) if t else (0.0, 0.0)
 
         def cpa(s: float, c: float) -> float:
             return s / c if c > 0 else math.inf
@@ -117,7 +106,7 @@ class Rules:
         }
         paused_sets: set[str] = set()
         for s in inp.adsets:
-            if s.id in live_sets and losing(set_spend.get(s.id, 0.0), set_conv.get(s.id, 0.0)):
+            if s.id in live_sets and losing(*sums(s.id)):
                 paused_sets.add(s.id)
                 out.append(
                     _rule(
@@ -135,12 +124,11 @@ class Rules:
                     )
                 )
         for ad in inp.ads:
-            i = row[ad.id]
             if (
                 ad.status == "active"
                 and ad.adset_id in live_sets
                 and ad.adset_id not in paused_sets
-                and losing(spend[i], conv[i])
+                and losing(*sums(ad.id))
             ):
                 out.append(
                     _rule(
@@ -167,8 +155,7 @@ class Rules:
                         c.id,
                         None,
                         c.daily_budget_cents,
-                        camp_spend.get(c.id, 0.0),
-                        camp_conv.get(c.id, 0.0),
+                        *sums(c.id),
                     )
                 )
         for s in inp.adsets:
@@ -188,8 +175,7 @@ class Rules:
                         s.campaign_id,
                         s.id,
                         s.daily_budget_cents,
-                        set_spend.get(s.id, 0.0),
-                        set_conv.get(s.id, 0.0),
+                        *sums(s.id),
                     )
                 )
         for kind, entity_id, name, campaign_id, adset_id, budget, s_, c_ in holders:

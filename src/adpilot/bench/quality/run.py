@@ -31,8 +31,8 @@ def bench_quality(
     result: dict[str, Any] = {"seeds": seeds, "cycles": cycles, "scenarios": {}}
     for key in scenarios:
         scenario = SCENARIOS[key]
-        runs = {p.name: PolicyRuns() for p in policies()}
         pols = policies()
+        runs = {p.name: PolicyRuns() for p in pols}
         for i in range(seeds):
             # One warm-up per seed, shared by every policy: the same start, the same randomness.
             base = scenario.build(market_seed(key, i))

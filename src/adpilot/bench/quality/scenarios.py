@@ -80,7 +80,7 @@ def _s1(seed: int) -> Market:
 
 
 def _s2(seed: int) -> Market:
-    return _account(seed, fatigue_strength=1.5, pool_size=None)
+    return _account(seed, fatigue_strength=1.5)
 
 
 def _s3(seed: int) -> Market:

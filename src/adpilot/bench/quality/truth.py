@@ -14,38 +14,22 @@ import numpy.typing as npt
 
 from adpilot.sim.delivery import Plan, plan_day
 from adpilot.sim.market import Market
-from adpilot.sim.rng import STREAM_DAY, generator
-from adpilot.sim.tables import ACTIVE
-
-F8 = npt.NDArray[np.float64]
-_CVR_VISIBILITY = 0.5  # as in the simulator's delivery
+from adpilot.sim.tables import F8
 
 
 def typical_plan(m: Market) -> Plan:
+    """Tomorrow's expected delivery at today's settings, without the day's own randomness."""
     return plan_day(m, (m.through + dt.timedelta(days=1)).toordinal(), neutral=True)
-
-
-def expected_day(m: Market, day: int) -> tuple[float, float]:
-    """(expected true conversions, spend in dollars) of `day` before count noise.
-
-    Uses the day's own generator, so the plan is exactly the one the simulator is about to draw
-    counts from: the benchmark scores policies on expected conversions, not on Poisson luck.
-    """
-    plan = plan_day(m, day, generator(m.seed, STREAM_DAY, day))
-    a_set = m.ads.adset
-    imps = plan.impressions[a_set] * plan.share
-    return float(np.sum(imps * plan.ctr * plan.cvr)), float(np.sum(plan.spend[plan.set_on]))
 
 
 @dataclass(frozen=True)
 class AdSetTruth:
-    """Per ad set: conversions per dollar at zero spend (a), saturation spend (h), and per ad
-    the conversions per impression and delivery weight, all without a learning penalty."""
+    """Per ad set: conversions per dollar at zero spend (a) and saturation spend (h), and per ad
+    the conversions per impression, all without a learning penalty."""
 
     a: F8  # conversions per dollar as spend → 0
     h: F8  # dollars/day
     q_ad: F8  # per ad: conversions per impression (ad set factors included)
-    w_ad: F8  # per ad: delivery weight (0 when the ad does not deliver)
     cpm_eff: F8  # per ad set, dollars per 1000 impressions at today's spend
     spend: F8  # per ad set, dollars/day at today's budgets
     on: npt.NDArray[np.bool_]
@@ -56,10 +40,9 @@ def adset_truth(m: Market, plan: Plan | None = None) -> AdSetTruth:
     a_set = m.ads.adset
     n_sets = len(m.adsets.id)
     q_ad = plan.ctr * plan.cvr / np.maximum(plan.learn_mult[a_set], 1e-9)
-    w_ad = plan.share
-    q_set = np.bincount(a_set, weights=w_ad * q_ad, minlength=n_sets)
+    q_set = np.bincount(a_set, weights=plan.share * q_ad, minlength=n_sets)
     a = np.where(plan.set_on, 1000.0 * q_set / np.maximum(plan.cpm_base, 1e-9), 0.0)
-    return AdSetTruth(a, plan.h_eff, q_ad, w_ad, plan.cpm_eff, plan.spend, plan.set_on)
+    return AdSetTruth(a, plan.h_eff, q_ad, plan.cpm_eff, plan.spend, plan.set_on)
 
 
 def ad_true_cpa_cents(m: Market, t: AdSetTruth) -> F8:
@@ -73,12 +56,3 @@ def adset_true_cpa_cents(m: Market, t: AdSetTruth) -> F8:
     """Each ad set's average cost per conversion at its current spend, in cents."""
     conv = t.a * t.spend / (1.0 + t.spend / np.maximum(t.h, 1e-9))
     return np.where(conv > 0, t.spend * 100.0 / np.maximum(conv, 1e-12), np.inf)
-
-
-def ad_quality_weight(m: Market, ad_ctr: F8, fatigue: F8, ad_cvr: F8, kappa: F8) -> F8:
-    """The simulator's delivery weight of an ad: (quality·fatigue)^κ."""
-    return (ad_ctr * fatigue * ad_cvr**_CVR_VISIBILITY) ** kappa
-
-
-def active_ads(m: Market) -> npt.NDArray[np.bool_]:
-    return m.ads.status == ACTIVE

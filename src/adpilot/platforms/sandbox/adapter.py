@@ -261,7 +261,7 @@ class SandboxPlatform:
         self._catch_up(market)
         try:
             # The same enrichment as build_request, so the ad created is the one shown.
-            result = _apply_to_market(market, _enrich(market, write), now)
+            result = apply_to_market(market, _enrich(market, write), now)
         except (ValueError, TypeError) as exc:
             # Malformed values (e.g. an hour that is not a number) are refusals too.
             self._save(state, market)
@@ -308,7 +308,7 @@ def _creative_ref(write: WriteRequest) -> str:
     return str(ref)
 
 
-def _apply_to_market(market: Market, write: WriteRequest, now: dt.datetime) -> WriteResult:
+def apply_to_market(market: Market, write: WriteRequest, now: dt.datetime) -> WriteResult:
     """Interpret a normalised write against the market (SimError when it is impossible)."""
     action = write.action_type
     target = write.entity_external_id
