@@ -268,7 +268,7 @@ class MetaFake:
                 kind="GraphMethodException",
             )
         if len(call.parts) == 2 and call.method == "GET":
-            return reports.report_status(state, report, now)
+            return reports.report_status(state, report, now, poll=True)
         if len(call.parts) == 3 and call.parts[2] == "insights" and call.method == "GET":
             return self._paged_rows(call, reports.finished_rows(state, report, now))
         raise unknown_object(node, call.method.lower())

@@ -26,12 +26,20 @@ def start_report(
     return report
 
 
-def report_status(state: MetaState, report: Report, now: dt.datetime) -> dict[str, Any]:
+def report_status(
+    state: MetaState, report: Report, now: dt.datetime, *, poll: bool = False
+) -> dict[str, Any]:
     """The AdReportRun node: Not Started → Started → Running (percent rising) → Completed
-    over `report_seconds`; or Failed / Skipped when a fault said so."""
-    seconds = max(state.config.report_seconds, 0.0)
-    elapsed = (now - report.created).total_seconds()
-    share = 1.0 if seconds == 0 else min(elapsed / seconds, 1.0)
+    over `report_seconds` (or over `report_polls` status polls, a `poll` being one of them);
+    or Failed / Skipped when a fault said so."""
+    polls = state.config.report_polls
+    if polls:
+        report.polls += 1 if poll else 0
+        share = min(report.polls / polls, 1.0)
+    else:
+        seconds = max(state.config.report_seconds, 0.0)
+        elapsed = (now - report.created).total_seconds()
+        share = 1.0 if seconds == 0 else min(elapsed / seconds, 1.0)
     node: dict[str, Any] = {
         "id": report.id,
         "account_id": report.account.removeprefix("act_"),

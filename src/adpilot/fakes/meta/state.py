@@ -20,6 +20,8 @@ class FakeConfig:
     default_limit: int = 25
     sync_row_limit: int = 10_000  # a sync insights query with more rows → 100/1487534
     report_seconds: float = 0.2  # an async report runs this long
+    # When set, a report completes on its Nth status poll instead (tests that must not wait).
+    report_polls: int | None = None
     report_ttl_sec: float = 3600.0  # then its id is unknown
     buc_budget: float = 100_000.0  # usage points per window per ad account (read 1, write 3)
     buc_window_sec: float = 300.0
@@ -40,6 +42,7 @@ class Report:
     until: dt.date
     rows: list[dict[str, Any]]
     outcome: str = "ok"  # ok | failed | skipped
+    polls: int = 0  # status reads so far
 
 
 @dataclass
