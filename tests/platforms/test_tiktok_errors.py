@@ -3,6 +3,7 @@ refusals are not, tokens fail with the right status, and rate limits slow the cl
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -189,13 +190,22 @@ def test_a_rate_limit_code_holds_back_what_the_limit_covers(
     reader, refused_client = adapter(fake, busy), adapter(fake, refused_one)
     query = {"advertiser_id": busy, "page_size": 1}
 
+    flowing, done = threading.Event(), threading.Event()
+
     def read_campaigns() -> None:
-        for _ in range(60):
+        # Keep reading until the refused advertiser has been answered again, however slowly
+        # the machine runs, so there are reads to hold back (or not) after the refusal.
+        deadline = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < deadline:
             reader.client.get("/campaign/get/", query)
+            flowing.set()
 
     def read_advertiser() -> None:
-        time.sleep(0.05)  # once the campaign reads are flowing
-        refused_client.validate()
+        assert flowing.wait(10)  # once the campaign reads are flowing
+        try:
+            refused_client.validate()
+        finally:
+            done.set()
 
     fake.world.inject(code, path=INFO)
     before = mark(fake)
