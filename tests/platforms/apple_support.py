@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,25 +36,6 @@ def shared_fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]
     yield fake
     with fake.world.lock:
         fake.world.faults.clear()
-
-
-class VirtualClock:
-    """`sleep` and `monotonic` for HttpOptions (and the fake's rate windows): waits are recorded
-    and move the clock without taking real time."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.now += seconds
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self.now
 
 
 def options(**overrides: Any) -> HttpOptions:

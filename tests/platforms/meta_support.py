@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,29 +17,7 @@ from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.meta.adapter import MetaPlatform, open_live
 from adpilot.platforms.registry import LiveAccount
 from adpilot.sim import reports
-
-EPOCH = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    """A clock the client sleeps on without waiting; a fake world can share it. The adapter
-    reads on several threads, so a sleep is counted under a lock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(round(seconds, 3))
-            self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> dt.datetime:
-        return EPOCH + dt.timedelta(seconds=self.now)
+from tests.platforms.virtual_clock import VirtualClock
 
 
 def new_account() -> str:
@@ -57,12 +34,12 @@ def adapter(
     fake: RunningFake,
     account: str,
     *,
-    clock: Clock | None = None,
+    clock: VirtualClock | None = None,
     credentials: dict[str, Any] | None = None,
     retry_delays: tuple[float, ...] = (0.01, 0.02, 0.04),
 ) -> MetaPlatform:
     """The real adapter, over loopback HTTP, as `open_platform` would build it."""
-    clock = clock or Clock()
+    clock = clock or VirtualClock()
     options = HttpOptions(
         timeout_sec=10.0, retry_delays=retry_delays, sleep=clock.sleep, monotonic=clock.monotonic
     )

@@ -20,7 +20,6 @@ from adpilot.platforms.base import PlatformRejected, PlatformTransientError
 from adpilot.sim import reports
 from adpilot.sim.generate import generate_market
 from tests.platforms.apple_support import (
-    VirtualClock,
     adapter,
     calls,
     mark,
@@ -29,6 +28,7 @@ from tests.platforms.apple_support import (
     shared_fake,
     window,
 )
+from tests.platforms.virtual_clock import VirtualClock
 
 
 @pytest.fixture()

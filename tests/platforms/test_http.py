@@ -9,22 +9,10 @@ import pytest
 
 from adpilot.platforms.base import PlatformTransientError
 from adpilot.platforms.http import HttpOptions, PlatformHttp
+from tests.platforms.virtual_clock import VirtualClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 3))
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-def http_with(recorder: Recorder, clock: Clock, delays: tuple[float, ...]) -> PlatformHttp:
+def http_with(recorder: Recorder, clock: VirtualClock, delays: tuple[float, ...]) -> PlatformHttp:
     options = HttpOptions(
         retry_delays=delays,
         sleep=clock.sleep,
@@ -64,7 +52,7 @@ def test_transient_failures_are_retried_waiting_what_the_platform_asks() -> None
         httpx.Response(200, json={"ok": "yes"}),
     ]
     transport = Recorder(lambda request: answers.pop(0))
-    clock = Clock()
+    clock = VirtualClock()
     http = http_with(transport, clock, (1.0, 2.0, 4.0))
     assert http.call(lambda: parse(http.send("GET", "/v1/thing"))) == {"ok": "yes"}
     # The ladder's first step, then the platform's longer Retry-After.
@@ -74,7 +62,7 @@ def test_transient_failures_are_retried_waiting_what_the_platform_asks() -> None
 
 def test_the_error_goes_up_once_the_ladder_is_used_up() -> None:
     transport = Recorder(lambda request: httpx.Response(500))
-    clock = Clock()
+    clock = VirtualClock()
     http = http_with(transport, clock, (0.5, 0.5))
     with pytest.raises(PlatformTransientError):
         http.call(lambda: parse(http.send("GET", "/v1/thing")))
@@ -83,7 +71,7 @@ def test_the_error_goes_up_once_the_ladder_is_used_up() -> None:
 
 def test_a_wait_longer_than_the_cap_is_left_to_the_durable_job() -> None:
     transport = Recorder(lambda request: httpx.Response(429, headers={"Retry-After": "3600"}))
-    clock = Clock()
+    clock = VirtualClock()
     http = http_with(transport, clock, (1.0,))
     with pytest.raises(PlatformTransientError) as caught:
         http.call(lambda: parse(http.send("GET", "/v1/thing")))
@@ -93,7 +81,7 @@ def test_a_wait_longer_than_the_cap_is_left_to_the_durable_job() -> None:
 
 def test_slow_down_holds_the_next_request_back() -> None:
     transport = Recorder(lambda request: httpx.Response(200, json={}))
-    clock = Clock()
+    clock = VirtualClock()
     http = http_with(transport, clock, ())
     http.send("GET", "/a")
     http.slow_down(2.5)
@@ -106,7 +94,7 @@ def test_an_unreachable_platform_is_a_transient_error() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    http = http_with(Recorder(refuse), Clock(), ())
+    http = http_with(Recorder(refuse), VirtualClock(), ())
     with pytest.raises(PlatformTransientError, match="unreachable"):
         http.send("GET", "/v1/thing")
 
@@ -114,7 +102,7 @@ def test_an_unreachable_platform_is_a_transient_error() -> None:
 def test_a_failure_the_caller_turns_down_is_not_retried() -> None:
     answers = [httpx.Response(429), httpx.Response(500), httpx.Response(200, json={})]
     transport = Recorder(lambda request: answers.pop(0))
-    clock = Clock()
+    clock = VirtualClock()
     http = http_with(transport, clock, (0.5, 0.5, 0.5))
 
     def attempt() -> dict[str, str]:

@@ -18,7 +18,8 @@ from adpilot.platforms.base import (
 )
 from adpilot.platforms.meta.client import GraphClient
 from adpilot.sim import reports
-from tests.platforms.meta_support import Clock, adapter, calls, new_account, shared_fake
+from tests.platforms.meta_support import adapter, calls, new_account, shared_fake
+from tests.platforms.virtual_clock import VirtualClock
 
 
 @pytest.fixture()
@@ -43,7 +44,7 @@ def test_each_retryable_code_is_retried_until_it_succeeds(
     meta: RunningFake, kind: str, status: int, subcode: int | None, message: str
 ) -> None:
     account = new_account()
-    clock = Clock()
+    clock = VirtualClock()
     meta.world.inject(
         kind, path=f"{account}?", method="GET", count=2, subcode=subcode, message=message
     )
@@ -58,7 +59,7 @@ def test_each_retryable_code_is_retried_until_it_succeeds(
 @pytest.mark.parametrize("code", ["80000", "80004"])
 def test_a_blocked_account_waits_the_time_meta_gives(meta: RunningFake, code: str) -> None:
     account = new_account()
-    clock = Clock()
+    clock = VirtualClock()
     meta.world.inject(code, path=f"{account}?", method="GET", regain_minutes=1, subcode=2446079)
     adapter(meta, account, clock=clock).validate()
     # estimated_time_to_regain_access is in minutes: one minute before the retry.
@@ -68,7 +69,7 @@ def test_a_blocked_account_waits_the_time_meta_gives(meta: RunningFake, code: st
 
 def test_a_block_longer_than_a_call_may_wait_goes_up_to_the_job(meta: RunningFake) -> None:
     account = new_account()
-    clock = Clock()
+    clock = VirtualClock()
     meta.world.inject("80004", path=f"{account}?", method="GET", regain_minutes=5)
     with pytest.raises(PlatformTransientError) as caught:
         adapter(meta, account, clock=clock).validate()
@@ -142,7 +143,7 @@ def test_a_next_link_to_another_host_never_receives_the_token() -> None:
 def test_usage_headers_slow_the_client_before_meta_blocks_it() -> None:
     """With a budget of 20 calls per 5 minutes, 40 reads in a row would be blocked at the
     21st; pacing on the usage headers spreads them so that none is refused."""
-    clock = Clock()
+    clock = VirtualClock()
     world = FakeWorld("meta", clock=clock.wall)
     configure(world, buc_budget=20, buc_window_sec=300, buc_block_sec=300)
     account = new_account()
@@ -163,7 +164,7 @@ def test_usage_headers_slow_the_client_before_meta_blocks_it() -> None:
 
 def test_the_usage_headers_alone_would_have_been_blocked() -> None:
     """The same 40 reads without pacing hit Meta's block: the pacing above is what saves them."""
-    clock = Clock()
+    clock = VirtualClock()
     world = FakeWorld("meta", clock=clock.wall)
     configure(world, buc_budget=20, buc_window_sec=300, buc_block_sec=300)
     account = new_account()

@@ -22,7 +22,6 @@ from adpilot.platforms.registry import LiveAccount, open_live
 from adpilot.platforms.tiktok import client as tiktok_client
 from adpilot.platforms.tiktok.client import TikTokClient, parallel
 from tests.platforms.tiktok_support import (
-    VirtualClock,
     adapter,
     answers_since,
     mark,
@@ -32,6 +31,7 @@ from tests.platforms.tiktok_support import (
     truth,
     window,
 )
+from tests.platforms.virtual_clock import VirtualClock
 
 INFO = "/open_api/v1.3/advertiser/info/"
 RATE_LIMITS = ("40100", "40016", "40133")

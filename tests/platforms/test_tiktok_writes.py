@@ -22,7 +22,6 @@ from adpilot.platforms.tiktok.client import DuplicateRequest
 from adpilot.sim.market import Market
 from adpilot.sim.tables import ACTIVE, DELETED, PAUSED
 from tests.platforms.tiktok_support import (
-    VirtualClock,
     adapter,
     answers_since,
     mark,
@@ -30,6 +29,7 @@ from tests.platforms.tiktok_support import (
     new_advertiser,
     shared_fake,
 )
+from tests.platforms.virtual_clock import VirtualClock
 
 API = "/open_api/v1.3"
 

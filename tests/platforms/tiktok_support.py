@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from adpilot.platforms.registry import LiveAccount, open_live
 from adpilot.platforms.tiktok.adapter import TikTokPlatform
 from adpilot.sim import reports
 from adpilot.sim.market import Market
+from tests.platforms.virtual_clock import VirtualClock
 
 _serial = itertools.count(1)
 
@@ -47,24 +47,6 @@ def shared_fake(fake_platforms: dict[str, RunningFake]) -> Iterator[RunningFake]
     clean_fake(fake)
     yield fake
     clean_fake(fake)
-
-
-class VirtualClock:
-    """`sleep` and `monotonic` for HttpOptions: waits are recorded and take no real time."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(round(seconds, 3))
-            self.now += seconds
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self.now
 
 
 def options(clock: VirtualClock | None = None, **overrides: Any) -> HttpOptions:
