@@ -16,7 +16,9 @@ from adpilot.fakes.server import RunningFake
 from adpilot.fakes.world import FakeWorld
 from adpilot.layers.models import AdAccount
 from tests.conftest import Api
+from tests.platforms import live_api
 from tests.platforms.apple_support import calls, mark, new_account_id, shared_fake
+from tests.platforms.live_api import connect_live, pending_of
 
 
 @pytest.fixture()
@@ -42,42 +44,20 @@ def connect(
 ) -> tuple[Any, str, dict[str, Any]]:
     account = account or new_account_id()
     creds = creds or fake.credentials_for(account)
-    body = {
-        "platform": "apple_ads",
-        "externalId": account,
-        "mode": "live",
-        "credentials": creds,
-        "replace": True,  # the bootstrap project's Apple layer holds a sandbox account
-    }
-    return api.post(accounts_path(boot), json=body), account, creds
+    # The bootstrap project's Apple layer holds a sandbox account: replace it.
+    answer = connect_live(api, boot["projectId"], "apple", account, creds, replace=True)
+    return answer, account, creds
 
 
 def run_to_end(api: Api, boot: dict[str, Any], job_runtime: Any) -> dict[str, Any]:
-    response = api.post(
-        f"/v1/projects/{boot['projectId']}/ads/optimizer/run",
-        json={"layerId": boot["layers"]["apple_ads"], "platform": "apple_ads"},
-    )
-    assert response.status_code == 202, response.text
-    job_runtime.wait(response.json()["runId"], timeout=90)
-    return dict(api.get(response.json()["runUrl"]).json())
-
-
-def pending_of(api: Api, boot: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-    answer = api.get(
-        f"/v1/projects/{boot['projectId']}/ads/apple/pending",
-        params={"runId": run_id, "limit": 200},
-    )
-    assert answer.status_code == 200
-    return list(answer.json()["items"])
+    layer_id = boot["layers"]["apple_ads"]
+    return live_api.run_to_end(api, boot["projectId"], layer_id, "apple", job_runtime)
 
 
 def approve_and_wait(
     api: Api, boot: dict[str, Any], job_runtime: Any, pending_id: str
 ) -> dict[str, Any]:
-    path = f"/v1/projects/{boot['projectId']}/ads/apple/pending/{pending_id}"
-    assert api.post(f"{path}/approve", json={}).status_code == 200
-    job_runtime.wait(f"dispatch-{pending_id}", timeout=60)
-    return dict(api.get(path).json())
+    return live_api.approve_and_wait(api, boot["projectId"], "apple", pending_id, job_runtime)
 
 
 def apple_account_row(api: Api, boot: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +164,7 @@ def test_a_run_on_a_live_account_proposes_and_an_approval_reaches_apple(
     ).json()["items"]
     assert sorted(c["externalId"] for c in synced) == sorted(m.campaigns.id)
 
-    pending = pending_of(partner, boot, run["runId"])
+    pending = pending_of(partner, boot["projectId"], "apple", run["runId"])
     context = {"X-AP-Context": f"adAccountId={account}"}
     for row in pending:  # each shows the exact Apple request(s) it will send
         detail = row["proposedAction"]["detail"]
@@ -228,7 +208,9 @@ def test_a_refusal_by_apple_ends_in_dispatch_failed_with_its_code_and_message(
     run = run_to_end(partner, boot, job_runtime)
     assert run["status"] == "completed", run["error"]
     pause = next(
-        p for p in pending_of(partner, boot, run["runId"]) if p["actionType"].startswith("pause_")
+        p
+        for p in pending_of(partner, boot["projectId"], "apple", run["runId"])
+        if p["actionType"].startswith("pause_")
     )
     path = pause["proposedAction"]["detail"]["path"]
     world.inject(

@@ -21,10 +21,11 @@ from adpilot.entities.models import Ad, AdDailyMetric
 from adpilot.fakes.server import RunningFake
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import AdAccount
-from adpilot.pending import workflows
 from adpilot.sim import reports
 from adpilot.sim.market import Market
 from tests.conftest import Api
+from tests.platforms import live_api
+from tests.platforms.live_api import connect_live, pending_of
 from tests.platforms.meta_support import calls, new_account, shared_fake, truth
 
 
@@ -43,16 +44,7 @@ def project(boot: dict[str, Any], session_factory: sessionmaker[Session]) -> dic
 
 
 def connect(api: Api, project: dict[str, Any], account: str, credentials: dict[str, Any]) -> Any:
-    response = api.post(
-        f"/v1/projects/{project['projectId']}/ads/ad-accounts",
-        json={
-            "platform": "meta_ads",
-            "externalId": account,
-            "mode": "live",
-            "credentials": credentials,
-            "replace": True,
-        },
-    )
+    response = connect_live(api, project["projectId"], "meta", account, credentials, replace=True)
     if response.status_code == 201:
         project["layers"]["meta_ads"] = response.json()["layerId"]
     return response
@@ -81,21 +73,12 @@ def add_library(api: Api, project: dict[str, Any], market: Market) -> None:
 
 
 def run_to_end(api: Api, project: dict[str, Any], runtime: jobs.JobRuntime) -> dict[str, Any]:
-    response = api.post(
-        f"/v1/projects/{project['projectId']}/ads/optimizer/run",
-        json={"layerId": project["layers"]["meta_ads"], "platform": "meta_ads"},
-    )
-    assert response.status_code == 202, response.text
-    runtime.wait(response.json()["runId"], timeout=90)
-    return dict(api.get(response.json()["runUrl"]).json())
+    layer_id = project["layers"]["meta_ads"]
+    return live_api.run_to_end(api, project["projectId"], layer_id, "meta", runtime)
 
 
 def pending(api: Api, project: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-    rows = api.get(
-        f"/v1/projects/{project['projectId']}/ads/meta/pending",
-        params={"runId": run_id, "limit": 200},
-    ).json()["items"]
-    return list(rows)
+    return pending_of(api, project["projectId"], "meta", run_id)
 
 
 def first_proposal(
@@ -111,10 +94,7 @@ def first_proposal(
 def approve_and_wait(
     api: Api, project: dict[str, Any], runtime: jobs.JobRuntime, pending_id: str
 ) -> dict[str, Any]:
-    path = f"/v1/projects/{project['projectId']}/ads/meta/pending/{pending_id}"
-    assert api.post(f"{path}/approve", json={}).status_code == 200
-    runtime.wait(workflows.dispatch_workflow_id(pending_id), timeout=90)
-    return dict(api.get(path).json())
+    return live_api.approve_and_wait(api, project["projectId"], "meta", pending_id, runtime)
 
 
 def count_accounts(session_factory: sessionmaker[Session]) -> int:

@@ -19,9 +19,9 @@ from adpilot.db import transaction
 from adpilot.deps import AppContext
 from adpilot.fakes.server import RunningFake
 from adpilot.layers import service as layers_service
-from adpilot.pending import workflows
 from adpilot.sim.tables import ACTIVE, DELETED, PAUSED
 from tests.conftest import Api
+from tests.platforms.live_api import approve_and_wait, connect_live, pending_of, run_to_end
 from tests.platforms.tiktok_support import market, new_advertiser, shared_fake
 
 API = "/open_api/v1.3"
@@ -41,15 +41,7 @@ def project_id(boot: dict[str, Any], session_factory: sessionmaker[Session]) -> 
 
 
 def connect(api: Api, project_id: str, advertiser: str, credentials: dict[str, Any]) -> Any:
-    return api.post(
-        f"/v1/projects/{project_id}/ads/ad-accounts",
-        json={
-            "platform": "tiktok_ads",
-            "externalId": advertiser,
-            "mode": "live",
-            "credentials": credentials,
-        },
-    )
+    return connect_live(api, project_id, "tiktok", advertiser, credentials)
 
 
 def connected(api: Api, project_id: str, fake: RunningFake) -> tuple[str, dict[str, Any]]:
@@ -60,13 +52,7 @@ def connected(api: Api, project_id: str, fake: RunningFake) -> tuple[str, dict[s
 
 
 def run(api: Api, project_id: str, layer_id: str, runtime: jobs.JobRuntime) -> dict[str, Any]:
-    started = api.post(
-        f"/v1/projects/{project_id}/ads/optimizer/run",
-        json={"layerId": layer_id, "platform": "tiktok_ads"},
-    )
-    assert started.status_code == 202, started.text
-    runtime.wait(started.json()["runId"], timeout=120)
-    return dict(api.get(started.json()["runUrl"]).json())
+    return run_to_end(api, project_id, layer_id, "tiktok", runtime)
 
 
 def offer_creatives(api: Api, project_id: str, fake: RunningFake, advertiser: str) -> None:
@@ -86,19 +72,13 @@ def offer_creatives(api: Api, project_id: str, fake: RunningFake, advertiser: st
 
 
 def pending(api: Api, project_id: str, run_id: str) -> list[dict[str, Any]]:
-    rows = api.get(
-        f"/v1/projects/{project_id}/ads/tiktok/pending", params={"runId": run_id, "limit": 200}
-    ).json()["items"]
-    return list(rows)
+    return pending_of(api, project_id, "tiktok", run_id)
 
 
 def approve(
     api: Api, project_id: str, row: dict[str, Any], runtime: jobs.JobRuntime
 ) -> dict[str, Any]:
-    path = f"/v1/projects/{project_id}/ads/tiktok/pending/{row['pendingId']}"
-    assert api.post(f"{path}/approve", json={}).status_code == 200
-    runtime.wait(workflows.dispatch_workflow_id(row["pendingId"]), timeout=60)
-    return dict(api.get(path).json())
+    return approve_and_wait(api, project_id, "tiktok", row["pendingId"], runtime)
 
 
 def external_id(api: Api, project_id: str, kind: str, entity_id: str) -> str:
