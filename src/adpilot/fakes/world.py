@@ -12,12 +12,14 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from adpilot.kit.clock import utcnow
 from adpilot.platforms.base import PlatformName
 from adpilot.sim.bootstrap import bootstrap_market
 from adpilot.sim.market import Market, account_key_seed
+
+S = TypeVar("S")
 
 
 @dataclass
@@ -181,6 +183,21 @@ class FakeWorld:
                     self.faults.remove(fault)
                 return fault
             return None
+
+    def extra_state(self, key: str, kind: type[S]) -> S:
+        """A platform's own state in `extra` (made on first use, forgotten by `reset()`).
+
+        Read without the lock first: request handlers call this on every request.
+        """
+        found = self.extra.get(key)
+        if isinstance(found, kind):
+            return found
+        with self.lock:
+            found = self.extra.get(key)
+            if not isinstance(found, kind):
+                found = kind()
+                self.extra[key] = found
+            return found
 
     def reset(self) -> None:
         """Forget every account, token, fault and call (between tests)."""

@@ -110,11 +110,8 @@ class AppleState:
 
 
 def state_of(world: FakeWorld) -> AppleState:
-    with world.lock:
-        found = world.extra.get("apple")
-        if not isinstance(found, AppleState):
-            found = world.extra["apple"] = AppleState()
-        return found
+    """The fake's own state in `world.extra` (recreated after `world.reset()`)."""
+    return world.extra_state("apple", AppleState)
 
 
 def new_credentials(world: FakeWorld, account_id: str) -> dict[str, str]:

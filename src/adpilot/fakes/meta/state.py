@@ -63,12 +63,8 @@ class MetaState:
 
 
 def meta_state(world: FakeWorld) -> MetaState:
-    with world.lock:
-        state = world.extra.get("meta")
-        if not isinstance(state, MetaState):
-            state = MetaState()
-            world.extra["meta"] = state
-        return state
+    """The fake's own state in `world.extra` (recreated after `world.reset()`)."""
+    return world.extra_state("meta", MetaState)
 
 
 def configure(world: FakeWorld, **values: Any) -> FakeConfig:

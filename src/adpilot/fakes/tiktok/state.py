@@ -129,12 +129,4 @@ class FakeState:
 
 def fake_state(world: FakeWorld) -> FakeState:
     """The fake's own state in `world.extra` (recreated after `world.reset()`)."""
-    state = world.extra.get("tiktok")  # no lock on the hot path: the event loop calls this
-    if isinstance(state, FakeState):
-        return state
-    with world.lock:
-        state = world.extra.get("tiktok")
-        if not isinstance(state, FakeState):
-            state = FakeState()
-            world.extra["tiktok"] = state
-        return state
+    return world.extra_state("tiktok", FakeState)
