@@ -15,7 +15,7 @@ from adpilot.platforms.base import AccountInfo, PlatformName
 from adpilot.sim import tables
 from adpilot.sim.delivery import plan_day
 from adpilot.sim.ids import IdKind, new_external_id
-from adpilot.sim.market import NO_FATIGUE_TAU, Market, MarketParams
+from adpilot.sim.market import LEARNING_PENALTY, NO_FATIGUE_TAU, Market, MarketParams
 from adpilot.sim.profiles import HOUR_CVR, HOUR_TRAFFIC, PROFILES, lognormal_params
 from adpilot.sim.rng import STREAM_BUILD, STREAM_IDS, py_random
 from adpilot.sim.tables import ACTIVE, LEARN_NONE, LEARNED, LEARNING
@@ -163,7 +163,7 @@ class MarketBuilder:
                 # Still inside its first learning window when history starts.
                 learn = LEARNING
                 learn_until = created.toordinal() + p.learning_days
-                pen = self.rng.uniform(0.7, 0.95)
+                pen = self.rng.uniform(*LEARNING_PENALTY)
         row = _add(
             self.adsets,
             id=self._new_id("adset"),
