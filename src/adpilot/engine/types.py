@@ -173,6 +173,32 @@ class EngineSettings:
         return int(self.min_daily_budget_cents.get(platform, {}).get(entity_type, 100))
 
 
+GoalType = Literal["target_cpa", "conversion_value"]
+GOAL_TYPES: tuple[GoalType, ...] = ("target_cpa", "conversion_value")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What the customer buys with the budget; the engine judges every budget move against it.
+
+    - `target_cpa`: maximise conversions while the blended CPA over the evaluation window stays at
+      or under `cents` (the target CPA).
+    - `conversion_value`: maximise conversions × `cents` − spend, so a budget grows only while the
+      marginal cost of a conversion is under its value, and shrinks where it is over.
+    """
+
+    type: GoalType
+    cents: int  # the target CPA or the value of one conversion, in the account's minor unit
+
+    @classmethod
+    def target_cpa(cls, cents: int) -> Goal:
+        return cls("target_cpa", int(cents))
+
+    @classmethod
+    def conversion_value(cls, cents: int) -> Goal:
+        return cls("conversion_value", int(cents))
+
+
 @dataclass(frozen=True)
 class CampaignInput:
     id: str
@@ -266,6 +292,8 @@ class EngineInput:
     adsets: Sequence[AdSetInput] = ()
     ads: Sequence[AdInput] = ()
     target_cpa_cents: int | None = None  # None → spend-weighted CPA of the pool over the window
+    # The layer's goal; None means `target_cpa` at `target_cpa_cents` (or the pool's CPA).
+    goal: Goal | None = None
     settings: EngineSettings = field(default_factory=EngineSettings)
     breakdowns: Sequence[BreakdownRow] = ()
     creatives: Sequence[CreativeInput] = ()
