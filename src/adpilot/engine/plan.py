@@ -88,7 +88,13 @@ def prob(p: float) -> float:
 
 def target_label(frame: Frame) -> str:
     """How the rationale names the CPA it compares against."""
-    return "target" if frame.inp.target_cpa_cents else "pool average"
+    if not frame.goal_stated:
+        return "pool average"
+    return "conversion value" if is_value_goal(frame) else "target"
+
+
+def is_value_goal(frame: Frame) -> bool:
+    return frame.goal is not None and frame.goal.type == "conversion_value"
 
 
 def target_text(frame: Frame) -> str:

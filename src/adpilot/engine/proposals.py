@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from adpilot.engine.breakdowns import propose_schedules, propose_targeting
-from adpilot.engine.budget import propose_budgets
+from adpilot.engine.budget_moves import propose_budgets
 from adpilot.engine.creatives import (
     CreativePicker,
     propose_prunes,
