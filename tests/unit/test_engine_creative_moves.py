@@ -45,7 +45,7 @@ def test_a_high_organic_score_does_not_spread_a_creative_its_own_ads_show_conver
     None
 ):
     b = builder()
-    full, free = _two_adsets(b)
+    full, _free = _two_adsets(b)
     b.creative(id="adc_hyped", name="Hyped", organic_score=10.0)
     b.creative(id="adc_plain", name="Plain", organic_score=5.0)
     # Converts at $11.50 beside siblings at $9.00: not a loser by class, but worse than its ad set.
