@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -376,6 +377,9 @@ def bench_quality(
         str, typer.Option(help="Directory for the per-scenario PNG plots and quality.json.")
     ] = "bench-out/quality",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Processes to run seeds in (0 = one per CPU core).")
+    ] = 0,
 ) -> None:
     """Decision quality: oracle, adpilot, a ±20% rule set and do-nothing on simulated accounts."""
     from pathlib import Path
@@ -399,7 +403,12 @@ def bench_quality(
 
     started = time.perf_counter()
     result = run_quality(
-        seeds=seeds, cycles=cycles, scenarios=keys, out_dir=Path(out), progress=progress
+        seeds=seeds,
+        cycles=cycles,
+        scenarios=keys,
+        out_dir=Path(out),
+        progress=progress,
+        workers=workers or os.cpu_count() or 1,
     )
     elapsed = time.perf_counter() - started
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -410,7 +419,11 @@ def bench_quality(
     # The table is wider than most terminals: keep its rows whole rather than squeezed.
     wide = Console(width=max(console.width, 240))
     wide.print(table(result, {k: s.title for k, s in SCENARIOS.items()}))
-    wide.print(f"{elapsed:.0f} s; plots and quality.json in {out}/", highlight=False)
+    wide.print(
+        f"{elapsed:.0f} s ({workers or os.cpu_count() or 1} processes); "
+        f"plots and quality.json in {out}/",
+        highlight=False,
+    )
 
 
 def main() -> None:
