@@ -265,3 +265,83 @@ def test_unknown_write_classes_and_non_booleans_are_422(partner: Api, boot: dict
     for body, field in cases:
         assert field_of(partner.patch(write_classes_path(boot), json=body)) == field, body
     assert all(partner.get(write_classes_path(boot)).json()["writeClasses"].values())
+
+
+# --- goal ----------------------------------------------------------------------------------------
+
+
+def test_a_new_layer_has_a_target_cpa_goal_at_the_accounts_own_cpa(
+    partner: Api, boot: dict[str, Any]
+) -> None:
+    body = partner.get(layer_path(boot)).json()
+    assert body["goal"] == {"type": "target_cpa", "targetCpaCents": None}
+
+
+def test_a_conversion_value_goal_is_stored_shown_and_replaced_by_a_target_cpa(
+    partner: Api, boot: dict[str, Any], session_factory: sessionmaker[Session]
+) -> None:
+    r = partner.patch(
+        layer_path(boot), json={"goal": {"type": "conversion_value", "valueCents": 4500}}
+    )
+    assert r.status_code == 200, r.text
+    got = partner.get(layer_path(boot)).json()
+    assert got["goal"] == {"type": "conversion_value", "valueCents": 4500}
+    assert got["targetCpaCents"] is None
+    # `targetCpaCents` alone keeps meaning a target CPA goal, and the two always agree.
+    r = partner.patch(layer_path(boot), json={"targetCpaCents": 3800})
+    assert r.json()["goal"] == {"type": "target_cpa", "targetCpaCents": 3800}
+    assert r.json()["targetCpaCents"] == 3800
+    r = partner.patch(
+        layer_path(boot), json={"goal": {"type": "target_cpa", "targetCpaCents": 4200}}
+    )
+    assert (r.json()["goal"]["targetCpaCents"], r.json()["targetCpaCents"]) == (4200, 4200)
+    # null returns to the default goal: a target CPA at the account's own CPA.
+    r = partner.patch(layer_path(boot), json={"goal": None})
+    assert r.json()["goal"] == {"type": "target_cpa", "targetCpaCents": None}
+    with transaction(session_factory) as session:
+        layer = session.get(Layer, boot["layers"]["meta_ads"])
+        assert layer is not None
+        assert (layer.target_cpa_cents, layer.conversion_value_cents) == (None, None)
+
+
+def test_a_goal_is_validated_strictly_naming_the_field(partner: Api, boot: dict[str, Any]) -> None:
+    cases = [
+        ({"goal": {"type": "roas", "valueCents": 100}}, "goal.type"),
+        ({"goal": {"valueCents": 100}}, "goal.type"),
+        ({"goal": {"type": "conversion_value"}}, "goal.valueCents"),
+        ({"goal": {"type": "conversion_value", "valueCents": 0}}, "goal.valueCents"),
+        ({"goal": {"type": "conversion_value", "valueCents": "4500"}}, "goal.valueCents"),
+        ({"goal": {"type": "conversion_value", "valueCents": 45.5}}, "goal.valueCents"),
+        (
+            {"goal": {"type": "conversion_value", "valueCents": 4500, "targetCpaCents": 10}},
+            "goal.targetCpaCents",
+        ),
+        ({"goal": {"type": "target_cpa"}}, "goal.targetCpaCents"),
+        ({"goal": {"type": "target_cpa", "targetCpaCents": -1}}, "goal.targetCpaCents"),
+        (
+            {"goal": {"type": "target_cpa", "targetCpaCents": 900, "valueCents": 900}},
+            "goal.valueCents",
+        ),
+        ({"goal": {"type": "target_cpa", "targetCpaCents": 900, "value": 1}}, "goal.value"),
+        (
+            {"goal": {"type": "target_cpa", "targetCpaCents": 900}, "targetCpaCents": 800},
+            "targetCpaCents",
+        ),
+        (
+            {"goal": {"type": "conversion_value", "valueCents": 900}, "targetCpaCents": 800},
+            "targetCpaCents",
+        ),
+        ({"goal": "target_cpa"}, "goal"),
+    ]
+    for body, field in cases:
+        assert field_of(partner.patch(layer_path(boot), json=body)) == field, body
+    assert partner.get(layer_path(boot)).json()["goal"] == {
+        "type": "target_cpa",
+        "targetCpaCents": None,
+    }
+    # Both sent and agreeing is fine.
+    r = partner.patch(
+        layer_path(boot),
+        json={"goal": {"type": "target_cpa", "targetCpaCents": 900}, "targetCpaCents": 900},
+    )
+    assert r.status_code == 200 and r.json()["goal"]["targetCpaCents"] == 900

@@ -331,9 +331,10 @@ def test_push_creative_fills_free_slots_with_the_best_eligible_creative() -> Non
     [push] = of_type(result, "push_creative")
     assert push.entity_id == ids["adset"] and push.axis == "creative"
     # Low score, excluded and safety-failed creatives are never chosen.
-    assert push.new_value == {"adsContentId": "adc_new", "activeAds": 7}
-    assert push.current_value == {"activeAds": 6}
-    assert "after this run's 3 removals" in push.rationale
+    # The values count this run's three removals, exactly as the rationale does.
+    assert push.new_value == {"adsContentId": "adc_new", "activeAds": 4}
+    assert push.current_value == {"activeAds": 3}
+    assert "has 3 active ads after this run's 3 removals" in push.rationale
 
 
 def test_apple_ad_groups_hold_one_enabled_ad_so_only_an_empty_one_takes_a_push() -> None:

@@ -1,14 +1,10 @@
-"""update_budget: saturating response curves per budget holder and equal-marginal-CPA allocation.
+"""Budget holders and their response curves: the estimates every budget move is judged on.
 
 Each budget holder (the campaign under campaign budgets, else each ad set) gets a Michaelis–Menten
 curve conversions/day = V·s / (K + s). K is fitted on a grid of K / current spend from the holder's
 daily spend and conversions with a log-normal prior whose centre is pooled across the account's
 holders (daily spend rarely varies enough to identify K alone), V comes from the holder's pooled
-posterior conversion rate. Budgets then move towards one
-common marginal CPA θ inside the per-run step caps. With a stated target, θ is chosen so that the
-account's average CPA lands on it, but never more than `budget_target_drift` away from the
-budget-neutral θ in one run; without one (the target is then the pool's own CPA), θ keeps total
-spend where it is and only moves money between holders.
+posterior conversion rate. The moves themselves are chosen in `budget_moves`.
 """
 
 from __future__ import annotations
@@ -21,9 +17,8 @@ import numpy as np
 from scipy import special
 
 from adpilot.engine.frame import Frame
-from adpilot.engine.plan import RunPlan, cents, make_proposal, prob, rounded, target_text
-from adpilot.engine.text import CLASS_LABEL, cpa_phrase, entity_ref, money, signed_percent
-from adpilot.engine.types import EngineSettings, FloatArray, Proposal
+from adpilot.engine.plan import RunPlan
+from adpilot.engine.types import EngineSettings, FloatArray
 from adpilot.engine.windows import IntArray, group_sum
 from adpilot.platforms.base import EntityType
 
@@ -155,6 +150,32 @@ def pooled_prior_centre(ll: FloatArray, settings: EngineSettings) -> float:
     return float(centres[int(np.argmax(score + hyper))])
 
 
+def saturation_posterior(
+    spend_d: FloatArray,
+    exposure_d: FloatArray,
+    conv_d: FloatArray,
+    ref_spend: FloatArray,
+    settings: EngineSettings,
+    centre: float | None = None,
+) -> FloatArray:
+    """Per holder, the grid posterior weights over r = K / s.
+
+    Profile Poisson likelihood of daily conversions (V profiled out) times a log-normal prior
+    centred on the pooled centre of all the account's holders (or `centre` when given).
+    """
+    n = spend_d.shape[0]
+    if n == 0:
+        return np.zeros((0, _RATIO_GRID.size))
+    ll = saturation_loglik(spend_d, exposure_d, conv_d, ref_spend)
+    if centre is None:
+        centre = pooled_prior_centre(ll, settings)
+    logpost = ll + _log_prior(centre, settings)[None, :]
+    logpost -= logpost.max(axis=1, keepdims=True)
+    w = np.exp(logpost)
+    w /= w.sum(axis=1, keepdims=True)
+    return np.asarray(w, dtype=np.float64)
+
+
 def saturation_factor(
     spend_d: FloatArray,
     exposure_d: FloatArray,
@@ -163,33 +184,19 @@ def saturation_factor(
     settings: EngineSettings,
     centre: float | None = None,
 ) -> FloatArray:
-    """Posterior mean of (K + s) / K = marginal CPA / average CPA at the current spend s.
-
-    Grid posterior over r = K / s: profile Poisson likelihood of daily conversions (V profiled
-    out) times a log-normal prior centred on the pooled centre of all the account's holders
-    (or `centre` when given).
-    """
-    n = spend_d.shape[0]
-    if n == 0:
-        return np.zeros(0)
-    ll = saturation_loglik(spend_d, exposure_d, conv_d, ref_spend)
-    if centre is None:
-        centre = pooled_prior_centre(ll, settings)
-    logpost = ll + _log_prior(centre, settings)[None, :]
-    logpost -= logpost.max(axis=1, keepdims=True)
-    w = np.exp(logpost)
-    w /= w.sum(axis=1, keepdims=True)
+    """Posterior mean of (K + s) / K = marginal CPA / average CPA at the current spend s."""
+    w = saturation_posterior(spend_d, exposure_d, conv_d, ref_spend, settings, centre)
     return np.asarray(w @ (1.0 + 1.0 / _RATIO_GRID), dtype=np.float64)
 
 
-def _spend_at(
+def spend_at(
     theta: float, v: FloatArray, k: FloatArray, lo: FloatArray, hi: FloatArray
 ) -> FloatArray:
     # Spend where the marginal CPA (K + s)² / (V K) equals θ, inside the step box.
     return np.clip(np.sqrt(v * k * theta) - k, lo, hi)
 
 
-def _bisect(f: Callable[[float], float], lo: float, hi: float, goal: float) -> float:
+def bisect(f: Callable[[float], float], lo: float, hi: float, goal: float) -> float:
     """log-space bisection for θ with f(θ) = goal on an increasing f."""
     a, b = math.log(lo), math.log(hi)
     if f(math.exp(a)) >= goal:
@@ -205,205 +212,58 @@ def _bisect(f: Callable[[float], float], lo: float, hi: float, goal: float) -> f
     return math.exp(0.5 * (a + b))
 
 
-# Classes whose label explains a raise by itself.
-_RAISE_CLASSES = frozenset({"TOP_PERFORMER", "HEALTHY"})
+@dataclass(frozen=True, eq=False)
+class Curves:
+    """Each holder's fitted response curve conversions/day = V·x / (K + x), with its uncertainty:
+    a grid posterior over K / s and a Gamma posterior over the conversion rate at today's spend."""
+
+    s: FloatArray  # today's mean daily spend, cents
+    k: FloatArray  # posterior-mean half-saturation spend
+    v: FloatArray
+    lam: FloatArray  # posterior mean conversions per cent at s
+    shape: FloatArray
+    rate: FloatArray
+    weights: FloatArray  # (holders, grid) posterior over r = K / s
+
+    def marginal(self, x: FloatArray) -> FloatArray:
+        """Point estimate of the cost of the next conversion at daily spend x."""
+        return np.asarray((self.k + x) ** 2 / np.maximum(self.v * self.k, 1e-300))
+
+    def conversions(self, x: FloatArray) -> FloatArray:
+        return np.asarray(self.v * x / np.maximum(self.k + x, 1e-9))
+
+    def marginal_at(self, n: int, x: float) -> float:
+        return float((self.k[n] + x) ** 2 / max(float(self.v[n] * self.k[n]), 1e-300))
+
+    def conversions_at(self, n: int, x: float) -> float:
+        return float(self.v[n] * x / max(float(self.k[n]) + x, 1e-9))
+
+    def p_marginal_below(self, theta: float, x: FloatArray, curve_uncertain: bool) -> FloatArray:
+        """P(the next conversion at daily spend x costs less than θ).
+
+        With K = r·s and the rate λ at s, the marginal cost at x is (K + x)² / (λ (K + s) K);
+        it is under θ when λ exceeds that ratio over θ. With `curve_uncertain` the probability
+        is taken over the curve's shape (the grid posterior of r) as well as the rate; without,
+        the shape is held at its posterior mean — right when θ is itself read off the same
+        pooled curves, so that an error in the account's common curvature moves θ and the
+        holder's marginal cost together.
+        """
+        if not curve_uncertain:
+            c1 = (self.k + x) ** 2 / ((self.k + self.s) * self.k)
+            return np.asarray(1.0 - special.gammainc(self.shape, self.rate * c1 / theta))
+        s = np.maximum(self.s, 1.0)[:, None]
+        kr = _RATIO_GRID[None, :] * s
+        c = (kr + x[:, None]) ** 2 / ((kr + self.s[:, None]) * kr)
+        p = 1.0 - special.gammainc(self.shape[:, None], self.rate[:, None] * c / theta)
+        return np.asarray((self.weights * p).sum(axis=1), dtype=np.float64)
 
 
-def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
-    st, target = frame.settings, frame.target
-    if target is None or not (frame.campaigns and frame.adsets):
-        return []
-    h, spend_d, exp_d, conv_d = find_holders(frame, plan)
-    el = h.eligible
-    if not np.any(el):
-        return []
+def fit_curves(
+    frame: Frame, h: Holders, spend_d: FloatArray, exp_d: FloatArray, conv_d: FloatArray
+) -> Curves:
     s = h.spend
     lam = h.shape / h.rate  # conversions per cent at the current spend
-    factor = saturation_factor(spend_d, exp_d, conv_d, s, st)
-    factor = np.maximum(factor, 1.0 + 1e-6)
+    w = saturation_posterior(spend_d, exp_d, conv_d, s, frame.settings)
+    factor = np.maximum(w @ (1.0 + 1.0 / _RATIO_GRID), 1.0 + 1e-6)
     k = np.maximum(s, 1.0) / (factor - 1.0)
-    v = lam * (k + s)
-
-    # A budget change above the platform's significant-edit threshold restarts learning, which
-    # costs more than a faster move gains: stay under it.
-    max_fraction = min(
-        st.budget_max_step_fraction,
-        st.learning_safe_budget_step.get(frame.inp.platform, st.budget_max_step_fraction),
-    )
-    step = np.minimum(max_fraction, st.budget_max_step_cents / np.maximum(h.budget, 1.0))
-    mins = np.array(
-        [st.min_daily_budget(frame.inp.platform, kind) for kind in h.kinds], dtype=np.float64
-    )
-    explore = st.exploration_budget_share * float(h.budget[el].mean())
-    floor = np.maximum(mins, explore) / np.maximum(h.budget, 1.0)
-    lo_ratio = np.minimum(1.0, np.maximum(1.0 - step, floor))
-    hi_ratio = np.where(s >= st.under_delivery_fraction * h.budget, 1.0 + step, 1.0)
-    # Holders we cannot move keep their spend; ad sets paused by this run free theirs.
-    lo_ratio = np.where(el, lo_ratio, np.where(h.paused, 0.0, 1.0))
-    hi_ratio = np.where(el, hi_ratio, np.where(h.paused, 0.0, 1.0))
-    lo, hi = s * lo_ratio, s * hi_ratio
-
-    def totals(theta: float) -> tuple[float, float]:
-        s_new = _spend_at(theta, v, k, lo, hi)
-        return float(s_new.sum()), float((v * s_new / np.maximum(k + s_new, 1e-9)).sum())
-
-    def avg_cpa(theta: float) -> float:
-        sp, cv = totals(theta)
-        return sp / cv if cv > 0 else math.inf
-
-    marginal = factor / lam
-    span_lo = float(np.min(marginal[el])) / 100.0
-    span_hi = float(np.max(marginal[el])) * 100.0
-    theta_neutral = _bisect(lambda t: totals(t)[0], span_lo, span_hi, float(s.sum()))
-    # Only a stated target (and an advertiser whose total is not fixed) lets the total move.
-    grow = bool(frame.inp.target_cpa_cents) and not st.budget_hold_total
-    if grow:
-        theta_target = _bisect(avg_cpa, span_lo, span_hi, target)
-        drift = st.budget_target_drift
-        theta = min(max(theta_target, theta_neutral / drift), theta_neutral * drift)
-    else:
-        # Without a stated target there is no value to grow or shrink towards: reallocate only.
-        theta = theta_neutral
-    # When step caps bind, any θ beyond the caps gives the same budgets: report the nearest one.
-    m_lo = (k + lo) ** 2 / np.maximum(v * k, 1e-300)
-    m_hi = (k + hi) ** 2 / np.maximum(v * k, 1e-300)
-    theta = min(max(theta, float(np.min(m_lo[el]))), float(np.max(m_hi[el])))
-    s_new = _spend_at(theta, v, k, lo, hi)
-
-    # Probability the holder's marginal CPA is on the side of θ that justifies the move.
-    p_below = 1.0 - special.gammainc(h.shape, h.rate * factor / theta)
-
-    w = frame.window
-    moves: list[tuple[int, int, int, float]] = []
-    for n in np.flatnonzero(el).tolist():
-        budget = int(h.budget[n])
-        want = budget * float(s_new[n] / s[n])
-        raise_ = want > budget
-        # Whole currency units, rounded towards the current budget so caps are never exceeded.
-        new = int(math.floor(want / 100.0) * 100) if raise_ else int(math.ceil(want / 100.0) * 100)
-        cap = min(int(budget * max_fraction), st.budget_max_step_cents)
-        new = min(max(new, budget - cap), budget + cap)
-        new = max(new, int(mins[n])) if new < budget else new
-        if abs(new - budget) < max(st.budget_min_change_fraction * budget, 100):
-            continue
-        conf = float(p_below[n]) if new > budget else 1.0 - float(p_below[n])
-        if conf < st.budget_probability:
-            continue
-        moves.append((n, budget, new, conf))
-    if not grow:
-        # Money freed by ad sets this run pauses is money to move, like a cut.
-        freed = int(h.budget[h.paused].sum())
-        moves = _within_total(moves, freed, st.budget_min_change_fraction)
-    return [
-        _proposal(frame, h, n, budget, new, conf, float(marginal[n]), theta, k[n], w)
-        for n, budget, new, conf in moves
-    ]
-
-
-def _within_total(
-    moves: list[tuple[int, int, int, float]], freed: int, min_change_fraction: float
-) -> list[tuple[int, int, int, float]]:
-    """Trim raises so that the moves that survived never add to the account's total spend.
-
-    The balanced allocation keeps spend constant, but cuts that fail their confidence or size
-    test drop out while the matching raises may not; without a stated target adpilot must only
-    move money — what cuts and this run's ad set pauses free. The least certain raises give way
-    first.
-    """
-    room = freed + sum(budget - new for _n, budget, new, _c in moves if new < budget)
-    kept = [m for m in moves if m[2] < m[1]]
-    for n, budget, new, conf in sorted(
-        (m for m in moves if m[2] > m[1]), key=lambda m: m[3], reverse=True
-    ):
-        step = min(new - budget, room)
-        step = (step // 100) * 100  # whole currency units
-        if step < max(min_change_fraction * budget, 100):
-            continue
-        room -= step
-        kept.append((n, budget, budget + step, conf))
-    return sorted(kept, key=lambda m: m[0])
-
-
-def _move_label(klass: str, raise_: bool) -> str:
-    """The class when it explains the move; otherwise what does (the marginal cost).
-
-    An ad set whose average CPA is high may still buy its next conversion cheaply (it is far
-    from saturation), and a top performer may be saturated: "Underperforming … +14% budget"
-    would read as a contradiction.
-    """
-    agrees = klass in _RAISE_CLASSES if raise_ else klass not in _RAISE_CLASSES
-    if agrees:
-        return CLASS_LABEL[klass]
-    return "Room to grow" if raise_ else "Saturating"
-
-
-def _proposal(
-    frame: Frame,
-    h: Holders,
-    n: int,
-    budget: int,
-    new: int,
-    confidence: float,
-    marginal: float,
-    theta: float,
-    k: float,
-    w: int,
-) -> Proposal:
-    cur, target = frame.inp.currency, frame.target
-    assert target is not None
-    kind, pos = h.kinds[n], int(h.index[n])
-    if kind == "campaign":
-        camp = frame.campaigns[pos]
-        entity_id, name, campaign_id, adset_id = camp.id, camp.name, camp.id, None
-        ws, est = frame.campaign_w, frame.campaign
-    else:
-        adset = frame.adsets[pos]
-        entity_id, name, campaign_id, adset_id = adset.id, adset.name, adset.campaign_id, adset.id
-        ws, est = frame.adset_w, frame.adset
-    spend = float(ws.get("spend", w)[pos])
-    conv = int(ws.get("conversions", w)[pos])
-    conf = prob(confidence)
-    change = (new - budget) / budget
-    verb = "Raise" if new > budget else "Lower"
-    side = "under" if new > budget else "over"
-    rationale = (
-        f"{_move_label(est.classes[pos], new > budget)} — "
-        f"{cpa_phrase(spend, conv, w, cur, target_text(frame))}"
-        f"; at current spend the next conversion costs about {money(marginal, cur)}, {side} the "
-        f"{money(theta, cur)} the account can afford at the margin; "
-        f"{signed_percent(change)} budget."
-    )
-    return make_proposal(
-        action_type="update_budget",
-        entity_type=kind,
-        entity_id=entity_id,
-        entity_name=name,
-        campaign_id=campaign_id,
-        adset_id=adset_id,
-        current={"dailyBudgetCents": budget},
-        new={"dailyBudgetCents": new},
-        summary=(
-            f"{verb} the daily budget of {entity_ref(kind, name)} from {money(budget, cur)} "
-            f"to {money(new, cur)}"
-        ),
-        rationale=rationale,
-        confidence=conf,
-        evidence={
-            "class": est.classes[pos],
-            "windowDays": w,
-            "spendCents": cents(spend),
-            "conversions": conv,
-            "impressions": int(ws.get("impressions", w)[pos]),
-            "targetCpaCents": rounded(target, 2),
-            "cpaEstimateCents": rounded(est.cpa_estimate[pos], 2),
-            "avgDailySpendCents": rounded(float(h.spend[n]), 2),
-            "marginalCpaCents": rounded(marginal, 2),
-            "balancedMarginalCpaCents": rounded(theta, 2),
-            "halfSaturationSpendCents": rounded(k, 2),
-            "changeFraction": rounded(change, 4),
-        },
-        fingerprint={
-            "direction": "up" if new > budget else "down",
-            "cpa_ratio": float(est.cpa_estimate[pos] / target),
-        },
-    )
+    return Curves(s, k, lam * (k + s), lam, h.shape, h.rate, w)

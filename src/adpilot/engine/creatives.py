@@ -1,12 +1,12 @@
-"""Creative proposals: replace_creative, prune_creative and push_creative, and eligibility."""
+"""Creative proposals: replace_creative, prune_creative and push_creative."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
 
+from adpilot.engine.creative_pick import CreativePicker, creative_evidence
 from adpilot.engine.frame import Frame
 from adpilot.engine.learning import learning_cost, new_creative_gain, refresh_gain
 from adpilot.engine.pauses import fatigue_evidence, fatigue_text
@@ -19,85 +19,7 @@ from adpilot.engine.plan import (
     target_label,
 )
 from adpilot.engine.text import entity_ref, money, percent, plural, quoted
-from adpilot.engine.types import CreativeInput, EngineSettings, FloatArray, Proposal
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def is_eligible(creative: CreativeInput, settings: EngineSettings) -> bool:
-    """SPEC §4.3: organicScore ≥ 4.0 or override include; never exclude; never safety-failed."""
-    if creative.safety_failed or creative.override == "exclude":
-        return False
-    if creative.override == "include":
-        return True
-    return creative.organic_score is not None and (
-        creative.organic_score >= settings.organic_score_threshold
-    )
-
-
-def _rank_key(c: CreativeInput) -> tuple[float, float, str]:
-    # Best organic score first, then the newest, then a stable id order.
-    created = (c.created_at or _EPOCH).timestamp()
-    return (-(c.organic_score or 0.0), -created, c.id)
-
-
-_POOR_CLASSES = frozenset({"UNDERPERFORMING", "CRITICAL"})
-
-
-class CreativePicker:
-    """Chooses the best eligible creative that has never run in a given ad set and is not
-    a proven loser elsewhere in the account.
-
-    "Never run here" is stricter than SPEC's "not already running": a creative that was paused in
-    this ad set already had its chance with this audience.
-    """
-
-    def __init__(self, frame: Frame) -> None:
-        st = frame.settings
-        # A creative whose ads this account mostly judges losers has shown what it does here;
-        # an organic score is no reason to spread it to other ad sets.
-        verdicts: dict[str, list[bool]] = {}
-        for i, ad in enumerate(frame.ads):
-            if ad.ads_content_id:
-                poor = frame.ad.classes[i] in _POOR_CLASSES
-                verdicts.setdefault(ad.ads_content_id, []).append(poor)
-        proven_poor = {c for c, v in verdicts.items() if 2 * sum(v) >= len(v)}
-        self._ranked: list[CreativeInput] = sorted(
-            (c for c in frame.inp.creatives if is_eligible(c, st) and c.id not in proven_poor),
-            key=_rank_key,
-        )
-        self._used: dict[int, set[str]] = {}
-        for i, ad in enumerate(frame.ads):
-            if ad.ads_content_id:
-                self._used.setdefault(int(frame.ad_adset[i]), set()).add(ad.ads_content_id)
-        self._by_id = {c.id: c for c in frame.inp.creatives}
-
-    def pick(self, adset: int, plan: RunPlan) -> CreativeInput | None:
-        taken = self._used.get(adset, set()) | plan.creatives_used.get(adset, set())
-        for c in self._ranked:
-            if c.id not in taken:
-                return c
-        return None
-
-    def name_of(self, creative_id: str | None) -> str | None:
-        c = self._by_id.get(creative_id or "")
-        return c.name if c else None
-
-
-def _creative_desc(c: CreativeInput, settings: EngineSettings) -> str:
-    below = c.organic_score is None or c.organic_score < settings.organic_score_threshold
-    if c.override == "include" and below:
-        return f"{quoted(c.name)} (included by override)"
-    return f"{quoted(c.name)} (organic score {c.organic_score:.1f})"
-
-
-def _creative_evidence(c: CreativeInput) -> dict[str, object]:
-    return {
-        "adsContentId": c.id,
-        "organicScore": c.organic_score,
-        "override": c.override,
-        "pool": c.pool,
-    }
+from adpilot.engine.types import FloatArray, Proposal
 
 
 def refresh_weighing(frame: Frame) -> tuple[FloatArray, FloatArray]:
@@ -125,21 +47,20 @@ def propose_replace(
     creative = picker.pick(j, plan)
     if creative is None:
         return None
-    plan.creatives_used.setdefault(j, set()).add(creative.id)
+    plan.place(j, creative.id)
     plan.touched_ads.add(i)
-    plan.relearning.add(j)
     ad, adset = frame.ads[i], frame.adsets[j]
     conf = prob(float(frame.fatigue.p_decline[i]))
     old_name = picker.name_of(ad.ads_content_id)
     # The ad is usually named after its creative: name the creative only when it differs.
     old = f" ({quoted(old_name)})" if old_name and old_name != ad.name else ""
     evidence: dict[str, object] = {"class": "FATIGUED", **fatigue_evidence(frame, i)}
-    evidence["newCreative"] = _creative_evidence(creative)
+    evidence["newCreative"] = creative_evidence(creative, picker)
     evidence["targetCpaCents"] = rounded(frame.target or 0.0, 2)
     evidence.update(weighed.evidence())
     rationale = (
         f"Fatigued — {fatigue_text(frame, i)}; {percent(conf)} likely its conversion rate "
-        f"declined. {_creative_desc(creative, frame.settings)} has not run in this ad set: "
+        f"declined. {picker.describe(creative, frame)} has not run in this ad set: "
         f"{weighed.clause()}."
     )
     return make_proposal(
@@ -259,8 +180,7 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
         creative = picker.pick(j, plan)
         if creative is None:
             continue
-        plan.creatives_used.setdefault(j, set()).add(creative.id)
-        plan.relearning.add(j)
+        plan.place(j, creative.id)
         adset = frame.adsets[j]
         n = int(frame.active_ads[j])
         conf = prob(float(p_ok[j]))
@@ -284,8 +204,9 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
                 entity_name=adset.name,
                 campaign_id=adset.campaign_id,
                 adset_id=adset.id,
-                current={"activeAds": n},
-                new={"adsContentId": creative.id, "activeAds": n + 1},
+                # The values count this run's removals, as the rationale does.
+                current={"activeAds": remaining},
+                new={"adsContentId": creative.id, "activeAds": remaining + 1},
                 summary=(
                     f"Add creative {quoted(creative.name)} to {entity_ref('adset', adset.name)} "
                     f"as a new ad"
@@ -293,18 +214,18 @@ def propose_pushes(frame: Frame, plan: RunPlan, picker: CreativePicker) -> list[
                 rationale=(
                     f"The ad set has {plural(remaining, 'active ad')}{after} for "
                     f"{plural(slots, 'slot')}; "
-                    f"{_creative_desc(creative, frame.settings)} is eligible and has not run "
+                    f"{picker.describe(creative, frame)} is eligible and has not run "
                     f"here.{perf} A new creative: {weighed.clause()}."
                 ),
                 confidence=conf,
                 evidence={
-                    "activeAds": n,
+                    "activeAdsBeforeRun": n,
                     "activeAdsAfterRemovals": remaining,
                     "creativeSlots": slots,
                     "windowDays": w,
                     "spendCents": cents(spend),
                     "conversions": conv,
-                    "newCreative": _creative_evidence(creative),
+                    "newCreative": creative_evidence(creative, picker),
                     **weighed.evidence(),
                 },
                 fingerprint={"creative": creative.id},

@@ -31,6 +31,7 @@ from adpilot.engine.types import (
     EngineInput,
     EngineSettings,
     FloatArray,
+    Goal,
 )
 from adpilot.engine.windows import WINDOWS, IntArray, WindowSums, window_sums
 
@@ -55,7 +56,10 @@ class LevelEstimates:
 class Frame:
     inp: EngineInput
     settings: EngineSettings
-    target: float | None  # cents; the given target or the pool's CPA over the whole window
+    target: float | None  # cents; the goal's CPA reference (target, value) or the pool's CPA
+    # The goal budgets are judged against, `cents` = `target`; None only when there is no target.
+    goal: Goal | None
+    goal_stated: bool  # the layer states a target CPA or a conversion value (not the pool's CPA)
     pool_cpa: float | None  # spend-weighted CPA of every ad over the whole window
     window: int  # the evaluation window (days) posteriors are built on
     n_days: int
@@ -109,6 +113,22 @@ def _recent_frequency(freq: FloatArray, days: int) -> FloatArray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def resolve_goal(inp: EngineInput, pool_cpa: float | None) -> tuple[Goal | None, bool]:
+    """(the goal, whether the layer stated it): `inp.goal`, else a target CPA at
+    `target_cpa_cents`, else at the pool's own CPA.
+
+    Under a conversion value the value is also the CPA every ad is judged against: an ad whose
+    conversions cost more than they are worth loses money.
+    """
+    if inp.goal is not None and inp.goal.cents > 0:
+        return inp.goal, True
+    if inp.target_cpa_cents:
+        return Goal.target_cpa(inp.target_cpa_cents), True
+    if pool_cpa is not None:
+        return Goal("target_cpa", max(1, round(pool_cpa))), False
+    return None, False
+
+
 def build_frame(inp: EngineInput) -> Frame:
     """Index the entities, align the metric arrays and compute every estimate and class."""
     st = inp.settings
@@ -158,7 +178,9 @@ def build_frame(inp: EngineInput) -> Frame:
     pool_spend = float(ad_w.get("spend", full).sum()) if ads else 0.0
     pool_conv = float(ad_w.get("conversions", full).sum()) if ads else 0.0
     pool_cpa = pool_spend / pool_conv if pool_conv > 0 else None
-    target = float(inp.target_cpa_cents) if inp.target_cpa_cents else pool_cpa
+    goal, stated = resolve_goal(inp, pool_cpa)
+    # The pool's CPA is kept unrounded: it is a measurement, not a setting.
+    target = float(goal.cents) if stated and goal is not None else pool_cpa
 
     window = min(st.evaluation_window_days, full)
     hier = fit_hierarchy(
@@ -256,6 +278,8 @@ def build_frame(inp: EngineInput) -> Frame:
         inp=inp,
         settings=st,
         target=target,
+        goal=goal,
+        goal_stated=stated,
         pool_cpa=pool_cpa,
         window=window,
         n_days=n_days,

@@ -54,6 +54,8 @@ def propose_adset_pauses(frame: Frame, plan: RunPlan) -> list[Proposal]:
         & (est.p_above >= st.pause_probability)
         # An ad set holding a top performer is better fixed by pausing its losing ads.
         & ~has_top
+        # Its last days are a learning phase adpilot itself started: no verdict until it ends.
+        & ~_own_learning(frame, plan)
     )
     out: list[Proposal] = []
     for j in sorted(np.flatnonzero(cand).tolist(), key=lambda k: -est.p_above[k]):
@@ -190,6 +192,13 @@ def p_worse_than_siblings(frame: Frame, window: int) -> FloatArray:
     return normal_cdf((m_rest - m_own - gap) / np.sqrt(v_own + v_rest))
 
 
+def _own_learning(frame: Frame, plan: RunPlan) -> np.ndarray:
+    """Per ad set: in a learning phase one of adpilot's own recent edits started."""
+    if plan.own is None:
+        return np.zeros(len(frame.adsets), dtype=bool)
+    return np.asarray(plan.own.relearning, dtype=bool)
+
+
 def ad_pause_candidates(frame: Frame, plan: RunPlan) -> list[tuple[int, float, float]]:
     """(ad, confidence, P(worse than siblings)) of live pausable ads on credible evidence."""
     st, target = frame.settings, frame.target
@@ -211,6 +220,8 @@ def ad_pause_candidates(frame: Frame, plan: RunPlan) -> list[tuple[int, float, f
         & (frame.ad_w.get("spend", frame.window) >= st.pause_min_spend_multiple * target)
         & (conf >= st.pause_probability)
         & (p_rest >= st.credible_probability)
+        # Never an ad in a learning phase adpilot itself started, until that phase ends.
+        & ~_own_learning(frame, plan)[frame.ad_adset]
     )
     idx = np.flatnonzero(cand).tolist()
     return sorted(((i, float(conf[i]), float(p_rest[i])) for i in idx), key=lambda t: (-t[1], t[0]))
@@ -238,6 +249,11 @@ def propose_ad_pause(
     j = int(frame.ad_adset[i])
     if i in plan.touched_ads or plan.remaining_ads(frame, j) < 2:
         return None
+    ad = frame.ads[i]
+    # A creative this run or a recent one placed in another ad set on the same evidence is not
+    # judged a loser here.
+    if plan.placed_elsewhere(ad.ads_content_id, j):
+        return None
     gain_all, cost_all = weighing
     weighed = plan.weigh(frame, j, float(gain_all[i]), float(cost_all[i]))
     klass = frame.ad.classes[i]
@@ -247,9 +263,11 @@ def propose_ad_pause(
         return None
     plan.remove_ad(j, i)
     plan.relearning.add(j)
+    if ad.ads_content_id:
+        plan.paused_creatives.add(ad.ads_content_id)
     st, target, cur, w = frame.settings, frame.target, frame.inp.currency, frame.window
     assert target is not None
-    ad, adset = frame.ads[i], frame.adsets[j]
+    adset = frame.adsets[j]
     est = frame.ad
     conf = prob(confidence)
     crit = min(st.critical_window_days, max(frame.n_days, 1))
@@ -274,7 +292,7 @@ def propose_ad_pause(
         **weighed.evidence(),
     }
     clause = weighed.clause()
-    if critical and not weighed.relearning and not weighed.repays:
+    if critical and not weighed.repays:
         clause += " (spend without return is stopped regardless)"
     if klass == "FATIGUED":
         evidence.update(fatigue_evidence(frame, i))

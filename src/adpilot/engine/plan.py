@@ -9,6 +9,7 @@ from typing import Any
 
 from adpilot.engine.fingerprint import make_fingerprint
 from adpilot.engine.frame import Frame
+from adpilot.engine.history import OwnHistory
 from adpilot.engine.text import money
 from adpilot.engine.types import ACTION_AXIS, Proposal
 from adpilot.platforms.base import ActionType, EntityType
@@ -23,9 +24,30 @@ class RunPlan:
     paused_per_campaign: dict[int, int] = field(default_factory=dict)
     creatives_used: dict[int, set[str]] = field(default_factory=dict)  # ad set → creatives
     touched_ads: set[int] = field(default_factory=set)
-    # Ad sets whose learning phase an edit of this run already restarts: further edits there
-    # cost no extra learning.
+    # Ad sets whose learning phase an edit of this run already restarts: a second edit there must
+    # clearly pay for both.
     relearning: set[int] = field(default_factory=set)
+    # What adpilot's own recent actions mean for this run (None: no history).
+    own: OwnHistory | None = None
+    paused_creatives: set[str] = field(default_factory=set)  # creatives of ads this run pauses
+    placed: dict[str, set[int]] = field(default_factory=dict)  # creative → ad sets, this run
+
+    def place(self, adset: int, creative_id: str) -> None:
+        self.creatives_used.setdefault(adset, set()).add(creative_id)
+        self.placed.setdefault(creative_id, set()).add(adset)
+        self.relearning.add(adset)
+
+    def adpilot_learning(self, adset: int) -> bool:
+        """The ad set is in a learning phase one of adpilot's own recent edits started."""
+        return self.own is not None and bool(self.own.relearning[adset])
+
+    def placed_elsewhere(self, creative_id: str | None, adset: int) -> bool:
+        """This run, or a recent one, placed the creative in another ad set."""
+        if not creative_id:
+            return False
+        if self.placed.get(creative_id, set()) - {adset}:
+            return True
+        return self.own is not None and self.own.placed_elsewhere(creative_id, adset)
 
     def remaining_ads(self, frame: Frame, adset: int) -> int:
         return int(frame.active_ads[adset]) - self.removed_ads.get(adset, 0)
@@ -36,11 +58,8 @@ class RunPlan:
 
     def weigh(self, frame: Frame, adset: int, gain: float, cost: float) -> Weighing:
         """An edit of `adset` expected to win `gain` conversions, whose new learning phase would
-        cost `cost`: nothing more when an earlier edit of this run already restarts it."""
-        relearning = adset in self.relearning
-        return Weighing(
-            gain, 0.0 if relearning else cost, frame.settings.edit_horizon_days, relearning
-        )
+        cost `cost`; a second edit of the same ad set in this run must pay for both."""
+        return Weighing(gain, cost, frame.settings.edit_horizon_days, adset in self.relearning)
 
 
 @dataclass(frozen=True)
@@ -50,24 +69,30 @@ class Weighing:
     gain: float
     cost: float
     horizon: float
-    relearning: bool  # another change of this run restarts the ad set's learning anyway
+    relearning: bool  # another change of this run already restarts the ad set's learning
 
     @property
     def repays(self) -> bool:
-        return self.gain > self.cost
+        # One learning-restarting edit per ad set per run, unless the second clearly pays for
+        # both: changes landing together confound each other and stretch the phase.
+        return self.gain > (2.0 if self.relearning else 1.0) * self.cost
 
     def evidence(self) -> dict[str, object]:
         return {
             "expectedGainConversions": rounded(self.gain, 2),
             "learningCostConversions": rounded(self.cost, 2),
             "horizonDays": self.horizon,
+            "secondEditThisRun": self.relearning,
         }
 
     def clause(self) -> str:
         """The rationale's weighing of the gain against the learning cost."""
         text = f"about {self.gain:.1f} more conversions expected over {self.horizon:g} days"
         if self.relearning:
-            text += " (the ad set re-learns for another change of this run anyway)"
+            text += (
+                f", against about {self.cost:.1f} lost while the ad set re-learns — as a second "
+                f"change to the ad set this run it has to win at least twice that"
+            )
         elif self.cost > 0:
             text += f", against about {self.cost:.1f} lost while the ad set re-learns"
         return text
@@ -88,7 +113,13 @@ def prob(p: float) -> float:
 
 def target_label(frame: Frame) -> str:
     """How the rationale names the CPA it compares against."""
-    return "target" if frame.inp.target_cpa_cents else "pool average"
+    if not frame.goal_stated:
+        return "pool average"
+    return "conversion value" if is_value_goal(frame) else "target"
+
+
+def is_value_goal(frame: Frame) -> bool:
+    return frame.goal is not None and frame.goal.type == "conversion_value"
 
 
 def target_text(frame: Frame) -> str:

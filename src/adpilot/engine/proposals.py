@@ -10,15 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from adpilot.engine.breakdowns import propose_schedules, propose_targeting
-from adpilot.engine.budget import propose_budgets
+from adpilot.engine.budget_moves import propose_budgets
+from adpilot.engine.creative_pick import CreativePicker
 from adpilot.engine.creatives import (
-    CreativePicker,
     propose_prunes,
     propose_pushes,
     propose_replace,
     refresh_weighing,
 )
 from adpilot.engine.frame import Frame
+from adpilot.engine.history import own_history
 from adpilot.engine.pauses import (
     ad_pause_candidates,
     pause_weighing,
@@ -30,8 +31,8 @@ from adpilot.engine.types import Proposal
 
 
 def build_proposals(frame: Frame) -> list[Proposal]:
-    plan = RunPlan()
-    picker = CreativePicker(frame)
+    plan = RunPlan(own=own_history(frame))
+    picker = CreativePicker(frame, plan.own)
     out: list[Proposal] = propose_adset_pauses(frame, plan)
 
     # Fatigued ads get a fresh creative where one exists, whatever their pause confidence.

@@ -118,6 +118,19 @@ class EngineSettings:
     # Creatives (SPEC §4.3).
     creative_slots: int = 4
     organic_score_threshold: float = 4.0
+    # One run places a creative without its own evidence in at most this many ad sets (its
+    # placements of the last `learning_days` still waiting for evidence count): stagger, and
+    # learn from the first.
+    max_untested_creative_adsets: int = 1
+    # A creative has its own evidence once its ads spent this many target CPAs in the window.
+    creative_evidence_spend_multiple: float = 1.0
+    # A learning phase adpilot's own edit started protects the ad set's ads from pauses until
+    # the platform has seen `learning_events` conversions since, or this many days passed
+    # (a phase that never gets its events ends "limited", and waiting longer learns nothing).
+    learning_protect_max_days: float = 14.0
+    # A creative placed by a push or replace within this many days is not paused elsewhere on
+    # the evidence it was placed on.
+    placement_memory_days: float = 14.0
 
     # Estimation and proposal tuning (engine-internal defaults).
     evaluation_window_days: int = 14
@@ -279,6 +292,10 @@ class HistoryEntry:
     status: HistoryStatus
     at: dt.datetime  # dispatched time when dispatched, else created (or decided) time
     evidence_fingerprint: str | None = None
+    # The ad set the action touched (its own id for ad set actions); None: read from the entity.
+    adset_id: str | None = None
+    # The creative a push_creative or replace_creative places (its new adsContentId).
+    creative_id: str | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -46,6 +46,8 @@ class Layer(Base):
 
     # Optimizer settings (SPEC §7 layer settings).
     target_cpa_cents: Mapped[int | None] = mapped_column(Integer)
+    # Set when the goal is `conversion_value` (then target_cpa_cents is null); see layers.goal.
+    conversion_value_cents: Mapped[int | None] = mapped_column(Integer)
     conversion_event: Mapped[str | None] = mapped_column(String(100))
     # None: the default schedule (every 6 hours); a cron expression; or "off".
     schedule: Mapped[str | None] = mapped_column(String(100))

@@ -74,15 +74,28 @@ class GuardrailOverridesPatch(PartialBody):
     rejection_memory_days: float | None = _bounded("rejection_memory_days")
 
 
+class GoalBody(StrictBody):
+    """A layer's goal: `target_cpa` with `targetCpaCents`, or `conversion_value` with
+    `valueCents`; which of the two amounts a type needs is checked by the service."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    type: Literal["target_cpa", "conversion_value"]
+    target_cpa_cents: int | None = Field(None, ge=1, le=100_000_000)
+    value_cents: int | None = Field(None, ge=1, le=100_000_000)
+
+
 class LayerSettingsPatch(PartialBody):
     """`PATCH /v1/layers/{layerId}`; `null` clears a setting back to its default."""
 
     model_config = ConfigDict(alias_generator=to_camel)
     nullable = frozenset(
-        {"target_cpa_cents", "conversion_event", "schedule", "guardrail_overrides"}
+        {"target_cpa_cents", "goal", "conversion_event", "schedule", "guardrail_overrides"}
     )
 
     target_cpa_cents: int | None = Field(None, ge=1, le=100_000_000)
+    # `null` returns the layer to the default goal: a target CPA at the pool's own CPA.
+    goal: GoalBody | None = None
     conversion_event: str | None = Field(None, min_length=1, max_length=100)
     # A 5-field cron expression (UTC) or "off"; checked by the service, which also plans the run.
     schedule: str | None = Field(None, min_length=1, max_length=100)

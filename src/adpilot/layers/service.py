@@ -25,6 +25,7 @@ from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.crypto import encrypt_json
 from adpilot.kit.ids import new_id, new_layer_id, new_uuid
 from adpilot.kit.platform_names import to_long, to_short
+from adpilot.layers.goal import goal_from_patch, goal_view
 from adpilot.layers.models import AdAccount, Layer, Project
 from adpilot.layers.schedule import next_run_after, schedule_problem
 from adpilot.layers.schemas import (
@@ -321,6 +322,7 @@ def layer_settings_view(session: Session, layer: Layer) -> dict[str, Any]:
         "adAccountId": account.id if account else None,
         "killSwitchActive": layer.kill_switch_active,
         "targetCpaCents": layer.target_cpa_cents,
+        "goal": goal_view(layer),
         "conversionEvent": layer.conversion_event,
         "schedule": layer.schedule,
         "nextScheduledRunAt": isoformat(layer.next_scheduled_run_at),
@@ -347,11 +349,13 @@ def patch_layer_settings(
         problem = schedule_problem(patch.schedule)
         if problem:
             raise errors.validation("schedule", problem)
+    goal = goal_from_patch(patch)
     layer = locked_layer(session, layer_id)
     before = layer_settings_view(session, layer)
     now = utcnow()
-    if "target_cpa_cents" in given:
-        layer.target_cpa_cents = patch.target_cpa_cents
+    if goal is not None:
+        layer.target_cpa_cents = goal.target_cpa_cents
+        layer.conversion_value_cents = goal.conversion_value_cents
     if "conversion_event" in given:
         layer.conversion_event = patch.conversion_event
     if patch.creative_slots is not None:

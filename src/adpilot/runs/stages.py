@@ -40,6 +40,7 @@ from adpilot.entities.sync import store_snapshot
 from adpilot.gate import policy as gate_policy
 from adpilot.gate import service as gate_service
 from adpilot.kit.clock import isoformat, utcnow
+from adpilot.layers.goal import engine_goal
 from adpilot.layers.models import AdAccount, Layer
 from adpilot.pending import service as pending_service
 from adpilot.pending.models import PendingAction
@@ -341,6 +342,7 @@ def build_engine_input(session: Session, run: OptimizerRun, now: dt.datetime) ->
             for a in ads
         ],
         target_cpa_cents=layer.target_cpa_cents,
+        goal=engine_goal(layer),
         settings=engine_settings(layer),
         breakdowns=breakdowns,
         creatives=creatives,
