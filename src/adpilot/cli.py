@@ -380,6 +380,14 @@ def bench_quality(
     workers: Annotated[
         int, typer.Option(min=0, help="Processes to run seeds in (0 = one per CPU core).")
     ] = 0,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Minutes after which no seed starts; the result covers the seeds every "
+            "scenario finished (0 = no limit).",
+        ),
+    ] = 0,
 ) -> None:
     """Decision quality: oracle, adpilot, a ±20% rule set and do-nothing on simulated accounts."""
     from pathlib import Path
@@ -409,6 +417,7 @@ def bench_quality(
         out_dir=Path(out),
         progress=progress,
         workers=workers or os.cpu_count() or 1,
+        time_limit_s=time_limit * 60 if time_limit else None,
     )
     elapsed = time.perf_counter() - started
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -419,6 +428,8 @@ def bench_quality(
     # The table is wider than most terminals: keep its rows whole rather than squeezed.
     wide = Console(width=max(console.width, 240))
     wide.print(table(result, {k: s.title for k, s in SCENARIOS.items()}))
+    if result["seeds"] < seeds:
+        err.print(f"Time limit: {result['seeds']} of {seeds} seeds per scenario finished.")
     wide.print(
         f"{elapsed:.0f} s ({workers or os.cpu_count() or 1} processes); "
         f"plots and quality.json in {out}/",

@@ -231,3 +231,13 @@ def test_cli_prints_one_json_object_and_writes_plots(tmp_path: Path) -> None:
 def test_cli_refuses_an_unknown_scenario() -> None:
     res = CliRunner().invoke(app, ["bench", "quality", "--scenarios", "S9"])
     assert res.exit_code == 2
+
+
+def test_a_time_limit_reports_the_seeds_every_scenario_finished() -> None:
+    # No seed starts after the limit; the ones already running finish and are paired.
+    res = bench_quality(seeds=4, cycles=1, scenarios=("S1", "S7"), workers=2, time_limit_s=0.0)
+    assert 1 <= res["seeds"] < 4 and res["seeds_requested"] == 4
+    for s in res["scenarios"].values():
+        assert (
+            sum(n for f, n in s["family_seeds"].items() if f.startswith("curve_")) == res["seeds"]
+        )

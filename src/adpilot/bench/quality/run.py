@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -54,38 +55,65 @@ def bench_quality(
     out_dir: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     workers: int = 1,
+    time_limit_s: float | None = None,
 ) -> dict[str, Any]:
     """The JSON-able result; writes one PNG per scenario into `out_dir` when given.
 
-    With `workers` > 1 the seeds run in that many processes (each seed is independent).
+    With `workers` > 1 the seeds run in that many processes (each seed is independent). Seeds
+    are started in rounds (seed 0 of every scenario, then seed 1, …); with `time_limit_s` no
+    seed starts after that many seconds, and the result covers the first n seeds every scenario
+    finished (`seeds` in the result; `seeds_requested` is what was asked for).
     """
-    result: dict[str, Any] = {"seeds": seeds, "cycles": cycles, "scenarios": {}}
-    tasks = [(key, i) for key in scenarios for i in range(seeds)]
-    done: dict[str, list[SeedRun]] = {key: [] for key in scenarios}
+    started = time.monotonic()
+    tasks = [(key, i) for i in range(seeds) for key in scenarios]
+    done: dict[str, dict[int, SeedRun]] = {key: {} for key in scenarios}
+
+    def late() -> bool:
+        return time_limit_s is not None and time.monotonic() - started > time_limit_s
 
     def collect(key: str, run: SeedRun) -> None:
-        done[key].append(run)
+        done[key][run.index] = run
         if progress is not None:
             progress(key, len(done[key]), seeds)
 
     if workers <= 1:
         for key, i in tasks:
+            if late():
+                break
             collect(key, run_seed(key, i, cycles))
     else:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = [(key, pool.submit(run_seed, key, i, cycles)) for key, i in tasks]
             for key, fut in futures:
+                if late():
+                    break
                 collect(key, fut.result())
+            pool.shutdown(wait=True, cancel_futures=True)
+            for key, fut in futures:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    done[key].setdefault(fut.result().index, fut.result())
+    # Paired and equal: the first n seeds that every scenario finished.
+    n = min(_prefix(done[key]) for key in scenarios) if scenarios else 0
+    result: dict[str, Any] = {"seeds": n, "cycles": cycles, "scenarios": {}}
+    if n < seeds:
+        result["seeds_requested"] = seeds
     for key in scenarios:
-        result["scenarios"][key] = summarise(key, done[key], cycles)
+        runs = [done[key][i] for i in range(n)]
+        result["scenarios"][key] = summarise(key, runs, cycles)
         if out_dir is not None:
             curves: dict[str, dict[str, np.ndarray]] = {
-                g: {name: _cumulative(done[key], g, name) for name in POLICY_ORDER}
-                for g in GOAL_TYPES
+                g: {name: _cumulative(runs, g, name) for name in POLICY_ORDER} for g in GOAL_TYPES
             }
-            plot(out_dir / f"quality-{key}.png", key, SCENARIOS[key].title, curves, seeds)
+            plot(out_dir / f"quality-{key}.png", key, SCENARIOS[key].title, curves, n)
     return result
+
+
+def _prefix(runs: dict[int, SeedRun]) -> int:
+    n = 0
+    while n in runs:
+        n += 1
+    return n
 
 
 def _cumulative(seeds: list[SeedRun], goal_type: str, name: str) -> np.ndarray:
