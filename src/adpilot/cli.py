@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -376,6 +377,17 @@ def bench_quality(
         str, typer.Option(help="Directory for the per-scenario PNG plots and quality.json.")
     ] = "bench-out/quality",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Processes to run seeds in (0 = one per CPU core).")
+    ] = 0,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Minutes after which no seed starts; the result covers the seeds every "
+            "scenario finished (0 = no limit).",
+        ),
+    ] = 0,
 ) -> None:
     """Decision quality: oracle, adpilot, a ±20% rule set and do-nothing on simulated accounts."""
     from pathlib import Path
@@ -399,7 +411,13 @@ def bench_quality(
 
     started = time.perf_counter()
     result = run_quality(
-        seeds=seeds, cycles=cycles, scenarios=keys, out_dir=Path(out), progress=progress
+        seeds=seeds,
+        cycles=cycles,
+        scenarios=keys,
+        out_dir=Path(out),
+        progress=progress,
+        workers=workers or os.cpu_count() or 1,
+        time_limit_s=time_limit * 60 if time_limit else None,
     )
     elapsed = time.perf_counter() - started
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -410,7 +428,13 @@ def bench_quality(
     # The table is wider than most terminals: keep its rows whole rather than squeezed.
     wide = Console(width=max(console.width, 240))
     wide.print(table(result, {k: s.title for k, s in SCENARIOS.items()}))
-    wide.print(f"{elapsed:.0f} s; plots and quality.json in {out}/", highlight=False)
+    if result["seeds"] < seeds:
+        err.print(f"Time limit: {result['seeds']} of {seeds} seeds per scenario finished.")
+    wide.print(
+        f"{elapsed:.0f} s ({workers or os.cpu_count() or 1} processes); "
+        f"plots and quality.json in {out}/",
+        highlight=False,
+    )
 
 
 def main() -> None:

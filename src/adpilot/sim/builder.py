@@ -134,6 +134,7 @@ class MarketBuilder:
         cvr: float | None = None,
         h_mult: float | None = None,
         kappa: float | None = None,
+        shape: float = 1.0,
         status: int = ACTIVE,
     ) -> int:
         p = self.profile
@@ -188,6 +189,7 @@ class MarketBuilder:
             learn_until=learn_until,
             learn_events=0.0,
             learn_pen=pen,
+            shape=shape,
         )
         self._h_mult[row] = h_mult if h_mult is not None else self.rng.uniform(0.5, 4.0)
         if target_cpa is not None:
@@ -280,6 +282,7 @@ class MarketBuilder:
             floor=float(k["floor"]),
             tau=NO_FATIGUE_TAU,
             cum=0.0,
+            born=created.toordinal(),
         )
         self._ad_stage.append(wear)
         self._ad_halflife.append(halflife)

@@ -44,6 +44,29 @@ class Plan:
     learn_mult: F8  # per ad set, the efficiency multiplier of a learning phase (1 otherwise)
 
 
+def saturation(x: F8, shape: F8) -> F8:
+    """The CPM multiplier at spend x·h: 1 + x (Michaelis–Menten), (1 + xⁿ)/xⁿ⁻¹ on a Hill curve.
+
+    A Hill ad set (n > 1) is S-shaped: below its threshold more budget makes each dollar cheaper.
+    """
+    hill = shape != 1.0
+    if not np.any(hill):
+        return 1.0 + x
+    xs = np.maximum(x, 1e-6)
+    return np.where(hill, (1.0 + xs**shape) / xs ** (shape - 1.0), 1.0 + x)
+
+
+def ad_fatigue(m: Market, day: int) -> F8:
+    """Per ad, the CTR multiplier: wear by cumulative frequency, and by age if the market has it."""
+    ads = m.ads
+    decay = np.exp(-ads.cum / ads.tau)
+    if m.params.age_fatigue > 0:
+        halflife = m.creatives.halflife[ads.creative] / m.params.age_fatigue
+        age = np.maximum(day - ads.born, 0)
+        decay = decay * np.exp2(-age / np.maximum(halflife, 1e-9))
+    return ads.floor + (1.0 - ads.floor) * decay
+
+
 def _safe_div(num: F8, den: F8) -> F8:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
@@ -81,8 +104,8 @@ def plan_day(
     )
 
     ad_on = (ads.status == ACTIVE) & set_on[a_set] & (ads.day <= day)
-    fatigue = ads.floor + (1.0 - ads.floor) * np.exp(-ads.cum / ads.tau)
-    quality = ads.ctr * fatigue * ads.cvr**CVR_VISIBILITY
+    fatigue = ad_fatigue(m, day)
+    quality = ads.ctr * fatigue * ads.cvr**m.params.cvr_visibility
     weight = np.where(ad_on, quality ** sets.kappa[a_set], 0.0)
     total_w = np.bincount(a_set, weights=weight, minlength=n_sets).astype(np.float64)
     set_on = set_on & (total_w > 0)
@@ -103,6 +126,13 @@ def plan_day(
             cpm_day = cpm_day * regime.multiplier
         else:
             cvr_day = cvr_day * regime.multiplier
+    if not neutral:
+        for shock in m.params.shocks:
+            if shock.day == day:
+                if shock.kind == "cpm":
+                    cpm_day = cpm_day * shock.multiplier
+                else:
+                    cvr_day = cvr_day * shock.multiplier
     pace_set = np.ones(n_sets)
     pace_camp = np.ones(len(camps.id))
     if rng is not None:
@@ -127,8 +157,9 @@ def plan_day(
         alloc = _safe_div(raw, camp_raw[s_camp]) * (c_budget[s_camp] / 100.0) * pace_camp[s_camp]
         spend = np.where(cbo_set, alloc, spend)
 
-    # Saturation: impressions/day = 1000·s / (CPM·(1 + s/h)).
-    cpm_eff = cpm * (1.0 + _safe_div(spend, h_eff))
+    # Saturation: impressions/day = 1000·s / (CPM·(1 + s/h)) on a Michaelis–Menten curve, the
+    # Hill generalisation (conversions ∝ sⁿ/(hⁿ + sⁿ)) when the ad set's shape n is above 1.
+    cpm_eff = cpm * saturation(_safe_div(spend, h_eff), sets.shape)
     impressions = _safe_div(1000.0 * spend, cpm_eff)
 
     learn_mult = np.where(sets.learn == LEARNING, sets.learn_pen, 1.0)

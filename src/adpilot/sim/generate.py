@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from adpilot.platforms.base import PlatformName
 from adpilot.sim.builder import MarketBuilder
-from adpilot.sim.market import Market, MarketParams, RegimeShift, regime_internal
+from adpilot.sim.delivery import CVR_VISIBILITY
+from adpilot.sim.market import (
+    LEARNING_PENALTY,
+    Market,
+    MarketParams,
+    RegimeShift,
+    Shock,
+    regime_internal,
+)
 from adpilot.sim.names import adset_name, campaign_name, creative_name
-from adpilot.sim.profiles import LAG_HEAVY, LAG_NORMAL
+from adpilot.sim.profiles import LAG_HEAVY, LAG_NORMAL, band_median
 from adpilot.sim.rng import STREAM_BUILD, generator, py_random
 
 LagSpec = Literal["normal", "heavy"] | Sequence[float]
@@ -27,6 +37,47 @@ def lag_shares(lag: LagSpec) -> tuple[float, ...]:
     if len(shares) != len(LAG_NORMAL) or shares[-1] != 1.0:
         raise ValueError("lag shares need one value per lag age, ending at 1.0")
     return shares
+
+
+@dataclass(frozen=True)
+class TruthKnobs:
+    """How a generated account's hidden truth departs from the reference model (defaults: not).
+
+    - `shape`: range of each ad set's Hill exponent (1 = Michaelis–Menten; above 1 S-shaped).
+    - `h_mult`: range of saturation spend ÷ starting spend (None: the reference's U[0.5, 4]).
+    - `kappa`: range of the delivery split's concentration on better ads (None: the platform's).
+    - `cvr_visibility`: how much the delivery split reads conversion quality (0: clicks only).
+    - `age_fatigue`: CTR also tires with age since the creative started (0: only by frequency).
+    - `learning_penalty`: range of a restarted learning phase's efficiency multiplier.
+    - `shocks_per_week`: expected account-wide day-level shocks (a CVR dip or a CPM spike).
+    - `sparse_winners`: ad sets with a small budget but a much cheaper conversion.
+    - `bad_converter_share`: share of ad sets that run one high-CTR ad that converts badly.
+    """
+
+    shape: tuple[float, float] = (1.0, 1.0)
+    h_mult: tuple[float, float] | None = None
+    kappa: tuple[float, float] | None = None
+    cvr_visibility: float = CVR_VISIBILITY
+    age_fatigue: float = 0.0
+    learning_penalty: tuple[float, float] = LEARNING_PENALTY
+    shocks_per_week: float = 0.0
+    sparse_winners: int = 0
+    bad_converter_share: float = 0.0
+
+
+def random_shocks(
+    rng: random.Random, start: dt.date, days: int, per_week: float
+) -> tuple[Shock, ...]:
+    """Account-wide shock days: mostly conversion dips (CVR × 0.4–0.7), else CPM × 1.4–2."""
+    out: list[Shock] = []
+    for d in range(days):
+        if rng.random() < per_week / 7.0:
+            day = start.toordinal() + d
+            if rng.random() < 0.6:
+                out.append(Shock(day, "cvr", rng.uniform(0.4, 0.7)))
+            else:
+                out.append(Shock(day, "cpm", rng.uniform(1.4, 2.0)))
+    return tuple(out)
 
 
 def random_regime_shift(
@@ -61,6 +112,7 @@ def generate_market(
     cvr_multiplier: float = 1.0,
     timezone: str = "UTC",
     account_external_id: str | None = None,
+    truth: TruthKnobs | None = None,
 ) -> Market:
     """A random account with `history_days` of history ending the day before `today`.
 
@@ -70,7 +122,8 @@ def generate_market(
     one in the 12 weeks after `today`), `lag` (attribution lag profile), `cbo_share` (share of
     campaigns under a campaign budget; Apple always budgets on campaigns), `pool_size` (unused
     creatives in the library), `cvr_multiplier` (scales every ad set's conversion rate, to move
-    the account's CPA band). Step it with `advance_to`; read it with `adpilot.sim.reports`.
+    the account's CPA band), `truth` (departures from the reference model, see `TruthKnobs`).
+    Step it with `advance_to`; read it with `adpilot.sim.reports`.
     """
     if n_campaigns < 1 or n_adsets < n_campaigns:
         raise ValueError("need at least one campaign and one ad set per campaign")
@@ -104,6 +157,13 @@ def generate_market(
         )
         return max(int(np.rint(next(shares) * 100)), minimum)
 
+    knobs = truth or TruthKnobs()
+    # Draws for the truth knobs come from their own stream: default accounts stay as they were.
+    fam = py_random(seed, STREAM_BUILD, 88)
+    holder_sets = [
+        (c, i) for c in range(n_campaigns) if not cbo[c] for i in range(int(sets_per_campaign[c]))
+    ]
+    winners = set(fam.sample(holder_sets, min(knobs.sparse_winners, len(holder_sets))))
     oldest = today - dt.timedelta(days=history_days + 180)
     for c in range(n_campaigns):
         c_created = oldest + dt.timedelta(days=rng.randrange(120))
@@ -113,13 +173,26 @@ def generate_market(
             budget_cents=budget_for(True) if cbo[c] else 0,
             created=c_created,
         )
-        for _ in range(int(sets_per_campaign[c])):
+        for i in range(int(sets_per_campaign[c])):
             s_created = c_created + dt.timedelta(days=rng.randrange(40))
+            budget = 0 if cbo[c] else budget_for(False)
+            cvr = None
+            if (c, i) in winners:
+                # A sparse cheap winner: a small budget on a conversion rate 2–3× the typical.
+                budget = max(budget // 4, profile.min_adset_budget_cents)
+                cvr = min(band_median(profile.cvr) * fam.uniform(2.0, 3.0), 0.9)
             s = b.adset(
                 camp,
                 adset_name(platform, len(b.adsets), rng),
                 created=s_created,
-                budget_cents=0 if cbo[c] else budget_for(False),
+                budget_cents=budget,
+                cvr=cvr,
+                shape=fam.uniform(*knobs.shape) if knobs.shape != (1.0, 1.0) else 1.0,
+                h_mult=fam.uniform(*knobs.h_mult) if knobs.h_mult else None,
+                kappa=fam.uniform(*knobs.kappa) if knobs.kappa else None,
+            )
+            bad_converter = knobs.bad_converter_share > 0 and (
+                fam.random() < knobs.bad_converter_share
             )
             if isinstance(ads_per_adset, int):
                 n_ads = ads_per_adset
@@ -132,7 +205,17 @@ def generate_market(
                     span = max((today - s_created).days - 8, 1)
                     a_created = s_created + dt.timedelta(days=rng.randrange(span))
                     a_created = min(a_created, today - dt.timedelta(days=7))
-                k = b.creative(creative_name(len(b.creatives), rng))
+                if bad_converter:
+                    # High CTR (and so a high organic score), a third of the conversion rate.
+                    bad_converter = False
+                    quality = fam.uniform(2.2, 3.0)
+                    k = b.creative(
+                        creative_name(len(b.creatives), rng),
+                        ctr=quality,
+                        cvr=fam.uniform(0.2, 0.35),
+                    )
+                else:
+                    k = b.creative(creative_name(len(b.creatives), rng))
                 b.ad(s, k, created=a_created)
 
     for _ in range(pool_size if pool_size is not None else max(6, n_adsets)):
@@ -147,6 +230,17 @@ def generate_market(
         fatigue_strength=fatigue_strength,
         breakdowns=breakdowns,
         retain_days=max(retain_days, history_days),
+        cvr_visibility=knobs.cvr_visibility,
+        learning_penalty=knobs.learning_penalty,
+        age_fatigue=knobs.age_fatigue,
+        shocks=random_shocks(
+            fam,
+            today - dt.timedelta(days=history_days),
+            history_days + 7 * 27,
+            knobs.shocks_per_week,
+        )
+        if knobs.shocks_per_week > 0
+        else (),
     )
     market = b.build(params)
     if cvr_multiplier != 1.0:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from adpilot.platforms.base import AccountInfo, EntityType, PlatformName
 from adpilot.sim import tables
-from adpilot.sim.delivery import plan_day, simulate_day
+from adpilot.sim.delivery import CVR_VISIBILITY, plan_day, simulate_day
 from adpilot.sim.ids import new_external_id
 from adpilot.sim.profiles import LAG_NORMAL, PROFILES, PlatformProfile
 from adpilot.sim.rng import STREAM_AD, STREAM_DAY, STREAM_LEARN, generator, py_random, text_key
@@ -68,6 +68,15 @@ class _Regime:
     multiplier: float
 
 
+@dataclass(frozen=True)
+class Shock:
+    """One account-wide day-level shock: CPM or CVR multiplied on one day (a date ordinal)."""
+
+    day: int
+    kind: Literal["cpm", "cvr"]
+    multiplier: float
+
+
 @dataclass
 class MarketParams:
     lag: tuple[float, ...] = LAG_NORMAL
@@ -78,6 +87,15 @@ class MarketParams:
     pace_sigma: float = 0.05
     cpm_noise: float = 0.10  # account-wide day-to-day CPM noise (log sd)
     cpm_noise_adset: float = 0.06
+    # How much the platform's delivery split reads an ad's post-click quality: 0.5 weighs
+    # conversions in, 0 splits on clicks alone (a platform that favours clicky ads).
+    cvr_visibility: float = CVR_VISIBILITY
+    # The efficiency multiplier of a learning phase restarted by an edit is drawn from this range.
+    learning_penalty: tuple[float, float] = LEARNING_PENALTY
+    # Fatigue by age as well as by cumulative frequency: an ad's CTR also halves every
+    # (creative half-life / age_fatigue) days since its creative started (0 = no age fatigue).
+    age_fatigue: float = 0.0
+    shocks: tuple[Shock, ...] = ()
 
 
 @dataclass
@@ -140,6 +158,8 @@ class Market:
         # (day ordinal, expected conversions, expected spend in dollars) of recently simulated
         # days, before count noise; transient (not part of the saved state).
         self.expected_days: list[tuple[int, float, float]] = []
+        # Names of the model families a benchmark drew this market's truth from; transient.
+        self.families: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------- time
 
@@ -251,7 +271,7 @@ class Market:
             sets.learn[i] = LEARNING
             sets.learn_until[i] = start + profile.learning_days
             sets.learn_events[i] = 0.0
-            sets.learn_pen[i] = rng.uniform(*LEARNING_PENALTY)
+            sets.learn_pen[i] = rng.uniform(*self.params.learning_penalty)
 
     def set_status(self, kind: EntityType, external_id: str, status: str, at: dt.datetime) -> None:
         """Pause, enable or delete a campaign, ad set or ad."""
@@ -358,6 +378,7 @@ class Market:
             floor=float(self.creatives.floor[k]),
             tau=NO_FATIGUE_TAU,
             cum=0.0,
+            born=self._edit_day(at),
         )
         self._index = None
         self.ads.tau[row] = self._fatigue_tau(row)
@@ -377,6 +398,7 @@ class Market:
         ads.ctr[a], ads.cvr[a] = ctr, cvr
         ads.floor[a] = float(self.creatives.floor[k])
         ads.cum[a] = 0.0
+        ads.born[a] = self._edit_day(at)
         ads.tau[a] = self._fatigue_tau(a)
         self._start_learning([int(ads.adset[a])], at)
 
@@ -443,6 +465,10 @@ class Market:
                 "pace_sigma": p.pace_sigma,
                 "cpm_noise": p.cpm_noise,
                 "cpm_noise_adset": p.cpm_noise_adset,
+                "cvr_visibility": p.cvr_visibility,
+                "learning_penalty": list(p.learning_penalty),
+                "age_fatigue": p.age_fatigue,
+                "shocks": [[x.day, x.kind, x.multiplier] for x in p.shocks],
             },
             "campaigns": tables.to_state(self.campaigns),
             "adsets": tables.to_state(self.adsets),
@@ -485,6 +511,10 @@ class Market:
             pace_sigma=float(raw["pace_sigma"]),
             cpm_noise=float(raw["cpm_noise"]),
             cpm_noise_adset=float(raw["cpm_noise_adset"]),
+            cvr_visibility=float(raw.get("cvr_visibility", CVR_VISIBILITY)),
+            learning_penalty=_pair(raw.get("learning_penalty", LEARNING_PENALTY)),
+            age_fatigue=float(raw.get("age_fatigue", 0.0)),
+            shocks=tuple(Shock(int(d), k, float(x)) for d, k, x in raw.get("shocks", [])),
         )
         h = state["history"]
         g = len(countries)
@@ -518,6 +548,11 @@ class Market:
             history=history,
             edits=int(state["edits"]),
         )
+
+
+def _pair(values: Sequence[float]) -> tuple[float, float]:
+    lo, hi = values
+    return float(lo), float(hi)
 
 
 def regime_internal(shift: RegimeShift | None) -> _Regime | None:

@@ -21,9 +21,12 @@ LEARN_NONE, LEARNING, LEARNED, LIMITED = 0, 1, 2, 3
 LEARN_NAMES: tuple[str | None, ...] = (None, "learning", "learned", "limited")
 
 
-def _col(dtype: str, width: int | str | None = None) -> dict[str, Any]:
+def _col(
+    dtype: str, width: int | str | None = None, default: float | str | None = None
+) -> dict[str, Any]:
     # `width` marks a 2-D column; "countries" resolves to the market's country count on load.
-    return {"dtype": dtype, "width": width}
+    # `default` fills a column a stored state predates: a number, or the name of a column to copy.
+    return {"dtype": dtype, "width": width, "default": default}
 
 
 _TEXT: dict[str, Any] = {}  # a column of strings
@@ -66,6 +69,8 @@ class AdSets:
     learn_until: I8 = field(metadata=_col("i8"))  # first day ordinal after the learning window
     learn_events: F8 = field(metadata=_col("f8"))
     learn_pen: F8 = field(metadata=_col("f8"))  # efficiency multiplier while learning
+    # Response-curve shape: the Hill exponent of conversions in spend (1 = Michaelis–Menten).
+    shape: F8 = field(metadata=_col("f8", default=1.0))
 
 
 @dataclass
@@ -83,6 +88,7 @@ class Ads:
     floor: F8 = field(metadata=_col("f8"))  # fatigue floor
     tau: F8 = field(metadata=_col("f8"))  # fatigue scale, impressions
     cum: F8 = field(metadata=_col("f8"))  # cumulative impressions (integral)
+    born: I8 = field(metadata=_col("i8", default="day"))  # day its current creative started
 
 
 @dataclass
@@ -158,7 +164,11 @@ def to_state(table: Campaigns | AdSets | Ads | Creatives) -> dict[str, list[Any]
 def from_state(cls: type[T], data: dict[str, Any], widths: dict[str, int]) -> T:
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
-        raw = data[f.name]
+        default = f.metadata.get("default")
+        if f.name not in data and default is not None:
+            raw = data[default] if isinstance(default, str) else [default] * len(data["id"])
+        else:
+            raw = data[f.name]
         if "dtype" not in f.metadata:
             kwargs[f.name] = [str(v) for v in raw]
             continue

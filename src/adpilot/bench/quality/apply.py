@@ -146,33 +146,6 @@ def holder_budgets(m: Market) -> tuple[np.ndarray, np.ndarray]:
     return camp_live & cbo, set_live & ~cbo[m.adsets.campaign]
 
 
-def total_budget(m: Market) -> int:
-    camps, sets = holder_budgets(m)
-    return int(m.campaigns.budget[camps].sum() + m.adsets.budget[sets].sum())
-
-
-def hold_total_budget(m: Market, total: int) -> None:
-    """Scale every live holder's budget so the account spends `total` a day again.
-
-    The benchmark compares policies at equal spend: a policy may move money between budget
-    holders but not add or withdraw it. Budget a policy freed (a paused ad set) or added (a raise)
-    is spread over all live holders in proportion to their budgets. This is the account's
-    pacing, not an edit of the policy's, so it starts no learning phase.
-    """
-    camps, sets = holder_budgets(m)
-    now = total_budget(m)
-    if now <= 0 or now == total:
-        return
-    f = total / now
-    p = m.profile
-    m.campaigns.budget[camps] = np.maximum(
-        np.rint(m.campaigns.budget[camps] * f), p.min_campaign_budget_cents
-    ).astype(np.int64)
-    m.adsets.budget[sets] = np.maximum(
-        np.rint(m.adsets.budget[sets] * f), p.min_adset_budget_cents
-    ).astype(np.int64)
-
-
 def learning_marks(m: Market) -> np.ndarray:
     """Per ad set, the end of its current learning window (changes when learning restarts)."""
     return m.adsets.learn_until.copy()

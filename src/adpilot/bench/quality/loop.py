@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -12,23 +11,21 @@ from adpilot.bench.quality.apply import (
     Ledger,
     audit_and_apply,
     count_resets,
-    hold_total_budget,
     learning_marks,
-    total_budget,
 )
 from adpilot.bench.quality.observe import observe, reported_window, run_time
 from adpilot.bench.quality.policies import CycleView, Policy
 from adpilot.bench.quality.truth import ad_true_cpa_cents, adset_true_cpa_cents, adset_truth
 from adpilot.engine.guardrails import apply_guardrails
-from adpilot.engine.types import EngineSettings
+from adpilot.engine.types import EngineSettings, Goal
 from adpilot.sim.market import Market
 
 CYCLE_DAYS = 7
 
 
 def bench_settings() -> EngineSettings:
-    """Engine defaults, with the account's total daily budget held (policies only reallocate)."""
-    return dataclasses.replace(EngineSettings(), budget_hold_total=True)
+    """Engine defaults: under a goal the account's total may move (see `run_policy`)."""
+    return EngineSettings()
 
 
 @dataclass
@@ -56,7 +53,8 @@ def warmup_target_cpa(m: Market) -> int:
 
 
 def _false_pauses(m: Market, applied: list, target: float) -> int:
-    """Pauses of entities whose true CPA right now is under target."""
+    """Pauses of entities whose true CPA right now is under the goal's number (the target CPA,
+    or the value of a conversion: an entity that buys conversions for less than they are worth)."""
     pauses = [p for p in applied if p.action_type in PAUSES]
     if not pauses:
         return 0
@@ -77,28 +75,30 @@ def run_policy(
     policy: Policy,
     *,
     cycles: int,
-    target_cpa_cents: int,
+    goal: Goal,
     settings: EngineSettings,
 ) -> Trace:
+    """One policy under one goal on a copy of the seed's account.
+
+    Spend moves only by the policy's own budget writes and pauses (inside the guardrails' step
+    limits): under a goal the total is the policy's to set, and the goal's score says whether the
+    money was well spent. Doing nothing keeps the starting budgets.
+    """
     m = copy.deepcopy(base)
     trace = Trace()
     ledger = trace.ledger
-    total = total_budget(m)
     for cycle in range(cycles):
         at = run_time(m)
-        inp = observe(
-            m, target_cpa_cents=target_cpa_cents, settings=settings, history=ledger.history
-        )
-        view = CycleView(m, inp, target_cpa_cents, settings, ledger.history, cycle, cycles)
+        inp = observe(m, goal=goal, settings=settings, history=ledger.history)
+        view = CycleView(m, inp, goal, settings, ledger.history, cycle, cycles)
         proposals, context = policy.propose(view)
         if proposals:
             guarded = apply_guardrails(proposals, context)
             applied = [g.proposal for g in guarded if not g.held]
-            ledger.false_pauses += _false_pauses(m, applied, float(target_cpa_cents))
+            ledger.false_pauses += _false_pauses(m, applied, float(goal.cents))
             marks = learning_marks(m)
             audit_and_apply(m, applied, ledger, settings, at)
             ledger.resets += count_resets(m, marks)
-        hold_total_budget(m, total)
         start = (m.through + dt.timedelta(days=1)).toordinal()
         m.advance_to(dt.date.fromordinal(start + CYCLE_DAYS - 1))
         week = [e for e in m.expected_days if e[0] >= start]

@@ -106,3 +106,116 @@ def scenario_summary(runs: dict[str, PolicyRuns], cycles: int) -> dict[str, Any]
         "guardrail_violations": ours["guardrail_violations"],
         "policies": policies,
     }
+
+
+# ---------------------------------------------------------------------------- goals
+
+GOAL_POLICIES: tuple[str, ...] = ("adpilot", "rules", "do_nothing")
+
+
+def goal_scores(goal_type: str, number_cents: float, trace: Trace) -> float:
+    """A run's score under its goal, from its true conversions and spend (dollars).
+
+    `target_cpa`: true conversions, less the spend over what the target allows valued at the
+    target (conv − max(0, spend − T·conv)/T): a run that crosses the target loses a conversion
+    for every T dollars it spent past it. `conversion_value`: net value, conv × value − spend.
+    """
+    n = number_cents / 100.0
+    conv, spend = trace.total_conversions, trace.total_spend
+    if goal_type == "target_cpa":
+        return conv - max(0.0, spend - n * conv) / n
+    return conv * n - spend
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """Lift of a over b in percent of b's mean |score|, with a paired 95% t interval.
+
+    For scores that may be near zero or negative (net value), where ratios are meaningless.
+    """
+    if len(a) == 0:
+        return math.nan, (math.nan, math.nan)
+    d = a - b
+    scale = max(float(np.mean(np.abs(b))), 1e-12)
+    lift = 100.0 * float(d.mean()) / scale
+    if len(d) < 2:
+        return lift, (math.nan, math.nan)
+    half = float(stats.t.ppf(0.975, len(d) - 1)) * float(d.std(ddof=1)) / math.sqrt(len(d))
+    return lift, (lift - 100.0 * half / scale, lift + 100.0 * half / scale)
+
+
+def _lift_entry(lift: float, ci: tuple[float, float]) -> dict[str, Any]:
+    return {"lift_pct": _r(lift), "ci95": [_r(ci[0]), _r(ci[1])]}
+
+
+def goal_summary(
+    goal_type: str,
+    numbers: np.ndarray,
+    runs: dict[str, PolicyRuns],
+    cycles: int,
+) -> dict[str, Any]:
+    """One goal's entry of a scenario: each policy scored against that goal's oracle.
+
+    `numbers` holds each seed's goal number in cents (target CPA, or value per conversion).
+    """
+    score = {
+        name: np.array(
+            [goal_scores(goal_type, float(n), t) for n, t in zip(numbers, r.traces, strict=True)]
+        )
+        for name, r in runs.items()
+    }
+    oracle = score["oracle"]
+    a, rules, none = score["adpilot"], score["rules"], score["do_nothing"]
+    if goal_type == "target_cpa":
+        # Conversions are positive: per-seed ratios and geometric-mean lifts, as for conversions.
+        pct = {
+            n: _r(float(np.mean(100.0 * score[n] / np.maximum(oracle, 1e-12))))
+            for n in GOAL_POLICIES
+        }
+        vs_rules = paired_lift(np.maximum(a, 1e-12), np.maximum(rules, 1e-12))
+        vs_none = paired_lift(np.maximum(a, 1e-12), np.maximum(none, 1e-12))
+    else:
+        # Net value can be near zero or negative: ratios of sums and differences of means.
+        total = max(float(np.sum(oracle)), 1e-12)
+        pct = {n: _r(100.0 * float(np.sum(score[n])) / total) for n in GOAL_POLICIES}
+        vs_rules = paired_difference(a, rules)
+        vs_none = paired_difference(a, none)
+    gap = None
+    if pct["adpilot"] is not None and pct["rules"] is not None and 100.0 - pct["rules"] > 0.5:
+        gap = round((pct["adpilot"] - pct["rules"]) / (100.0 - pct["rules"]), 3)
+    # Per seed, adpilot against doing nothing, in percent of doing nothing's |score| (floored at
+    # 5% of its spend's worth, so a seed where doing nothing breaks even does not blow it up).
+    floor = 0.05 * runs["do_nothing"].spend() / np.maximum(numbers / 100.0, 1e-12)
+    if goal_type == "conversion_value":
+        floor = 0.05 * runs["do_nothing"].spend()
+    per_seed = 100.0 * (a - none) / np.maximum(np.abs(none), np.maximum(floor, 1e-12))
+    worst = float(np.percentile(per_seed, 10)) if len(per_seed) else math.nan
+    policies: dict[str, dict[str, Any]] = {}
+    for name in POLICY_ORDER:
+        entry = policy_summary(runs[name], cycles)
+        entry["score_mean"] = _r(float(score[name].mean()) if len(score[name]) else math.nan, 1)
+        if goal_type == "target_cpa":
+            entry["cpa_over_target_share"] = _r(_over_target_share(runs[name], numbers), 3)
+        policies[name] = entry
+    ours = policies["adpilot"]
+    out: dict[str, Any] = {
+        "pct_of_oracle": pct,
+        "adpilot_vs_rules": _lift_entry(*vs_rules),
+        "adpilot_vs_do_nothing": _lift_entry(*vs_none),
+        "gap_closed": gap,
+        "false_pause_rate": ours["false_pause_rate"],
+        "guardrail_violations": ours["guardrail_violations"],
+        "worst_decile_vs_do_nothing_pct": _r(worst),
+    }
+    if goal_type == "target_cpa":
+        out["cpa_over_target_share"] = ours["cpa_over_target_share"]
+    out["policies"] = policies
+    return out
+
+
+def _over_target_share(runs: PolicyRuns, targets: np.ndarray) -> float:
+    """Share of seeds whose blended true CPA over the whole run ended over the target."""
+    if not runs.traces:
+        return math.nan
+    spend, conv = runs.spend(), runs.conversions()
+    cpa = np.where(conv > 0, spend / np.maximum(conv, 1e-12), np.inf)
+    return float(np.mean(cpa > targets / 100.0 * (1.0 + 1e-9)))

@@ -20,6 +20,7 @@ from adpilot.engine.types import (
     CreativeInput,
     EngineInput,
     EngineSettings,
+    Goal,
     HistoryEntry,
     MetricArrays,
 )
@@ -53,11 +54,17 @@ def reported_window(m: Market, days: int = WINDOW_DAYS) -> AdMatrix:
 def observe(
     m: Market,
     *,
-    target_cpa_cents: int | None,
+    goal: Goal | None = None,
+    target_cpa_cents: int | None = None,
     settings: EngineSettings,
     history: Sequence[HistoryEntry] = (),
 ) -> EngineInput:
-    """The EngineInput an optimizer run would build for this account right now."""
+    """The EngineInput an optimizer run would build for this account right now.
+
+    With a goal, the layer's target CPA is the goal's (a `conversion_value` layer states none).
+    """
+    if goal is not None:
+        target_cpa_cents = goal.cents if goal.type == "target_cpa" else None
     mx = reported_window(m)
     # The entity rows a sync stores are the ones the market's own reports list.
     campaigns = [
@@ -128,6 +135,7 @@ def observe(
         adsets=adsets,
         ads=ads,
         target_cpa_cents=target_cpa_cents,
+        goal=goal,
         settings=settings,
         creatives=library,
         history=list(history),

@@ -9,32 +9,61 @@ the coming weeks beats the learning phase the edit restarts.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from adpilot.bench.quality.loop import CYCLE_DAYS
 from adpilot.bench.quality.policies import CycleView, _rule
-from adpilot.bench.quality.truth import AdSetTruth, adset_truth, typical_plan
+from adpilot.bench.quality.truth import AdSetTruth, adset_truth, conversions_at, typical_plan
 from adpilot.engine.guardrails import GuardrailContext, build_context
 from adpilot.engine.types import Proposal
-from adpilot.sim.delivery import CVR_VISIBILITY, Plan
-from adpilot.sim.market import (
-    LEARNING_PENALTY,
-    NO_FATIGUE_TAU,
-    SIGNIFICANT_BUDGET_CHANGE,
-    Market,
-)
-from adpilot.sim.tables import ACTIVE, F8
+from adpilot.sim.delivery import Plan, ad_fatigue
+from adpilot.sim.market import NO_FATIGUE_TAU, SIGNIFICANT_BUDGET_CHANGE, Market
+from adpilot.sim.tables import ACTIVE, F8, LEARNING
 
-LEARNING_EFFICIENCY = sum(LEARNING_PENALTY) / 2.0  # the mean learning penalty
 HORIZON_CAP_DAYS = 28.0
+GRID_POINTS = 41  # candidate budgets per holder, within its step limits
+CPA_SAFETY = 0.97  # the target_cpa oracle aims 3% under the target
+RECOVERY_SHARE = 0.1  # at most this share of a week's conversions' worth of catching up
+
+
+@dataclass(frozen=True)
+class _Holder:
+    """A budget holder: the ad sets it feeds and each one's share of its spend."""
+
+    kind: str
+    row: int
+    budget: float  # dollars/day
+    members: npt.NDArray[np.int64]
+    weights: F8
+
+
+def _regime_factor(m: Market) -> float:
+    """Conversions per dollar next day relative to a typical day, under a regime in force."""
+    r = m.params.regime
+    day = m.through.toordinal() + 1
+    if r is None or not r.start <= day < r.end:
+        return 1.0
+    return 1.0 / r.multiplier if r.kind == "cpm" else r.multiplier
+
+
+def learning_multiplier(m: Market) -> F8:
+    """Per ad set, the efficiency multiplier of the learning phase it is in (1 otherwise)."""
+    return np.where(m.adsets.learn == LEARNING, m.adsets.learn_pen, 1.0)
 
 
 def _mean_decay(h_days: float, halflife: F8) -> F8:
-    """Mean of 2^(−t/L) over t ∈ [0, H]."""
+    """Mean of 2^(−t/L) over t ∈ [0, H] (1 for an infinite L)."""
     x = h_days / np.maximum(halflife, 1e-9)
     return np.where(x < 1e-6, 1.0, (1.0 - np.exp2(-x)) / np.maximum(x * math.log(2.0), 1e-12))
+
+
+def _halflife(rate: F8) -> F8:
+    """Half-life in days of a decay at `rate` halvings a day (infinite without decay)."""
+    r = np.asarray(rate, dtype=np.float64)
+    return np.where(r > 0, 1.0 / np.maximum(r, 1e-300), np.inf)
 
 
 class Oracle:
@@ -72,113 +101,76 @@ class Oracle:
         camps, sets = m.campaigns, m.adsets
         camp_live = camps.status == ACTIVE
         set_live = (sets.status == ACTIVE) & camp_live[sets.campaign] & t.on
-        kinds: list[str] = []
-        rows: list[int] = []
-        budgets: list[float] = []
-        vs: list[float] = []
-        ks: list[float] = []
+        # Next week's efficiency as the truth has it: a regime in force, learning phases running.
+        scale = _regime_factor(m) * learning_multiplier(m)
+        holders: list[_Holder] = []
         for c in np.flatnonzero(camp_live & camps.cbo).tolist():
             b = camps.budget[c] / 100.0
             members = np.flatnonzero((sets.campaign == c) & set_live)
-            if b <= 0 or len(members) == 0:
-                continue
-            w = t.spend[members] / b
-            a, h = t.a[members], np.maximum(t.h[members], 1e-9)
-            f = float(np.sum(a * w * b / (1.0 + w * b / h)))
-            fp = float(np.sum(a * w / (1.0 + w * b / h) ** 2))
-            if f <= 0 or fp <= 0 or f / fp <= b * (1 + 1e-9):
-                continue
-            k = b * b / (f / fp - b)
-            kinds.append("campaign")
-            rows.append(c)
-            budgets.append(b)
-            ks.append(k)
-            vs.append(f * (k + b) / b)
-        holder_sets = np.flatnonzero(set_live & ~camps.cbo[sets.campaign])
-        for j in holder_sets.tolist():
+            if b > 0 and len(members) > 0:
+                holders.append(_Holder("campaign", c, b, members, t.spend[members] / b))
+        for j in np.flatnonzero(set_live & ~camps.cbo[sets.campaign]).tolist():
             b = sets.budget[j] / 100.0
-            if b <= 0 or t.a[j] <= 0:
-                continue
-            kinds.append("adset")
-            rows.append(j)
-            budgets.append(b)
-            ks.append(float(t.h[j]))
-            vs.append(float(t.a[j] * t.h[j]))
-        if len(kinds) < 2:
+            if b > 0 and t.a[j] > 0:
+                holders.append(_Holder("adset", j, b, np.array([j]), np.ones(1)))
+        if not holders:
             return []
-        b0 = np.asarray(budgets)
-        k_ = np.asarray(ks)
-        v_ = np.asarray(vs)
         learning = m.profile.learning_events > 0
         frac = min(st.budget_max_step_fraction, SIGNIFICANT_BUDGET_CHANGE if learning else 1.0)
-        step = np.minimum(frac * b0, st.budget_max_step_cents / 100.0)
-        mins = np.array(
-            [st.min_daily_budget(m.platform, kind) / 100.0 for kind in kinds], dtype=np.float64
-        )
-        lo = np.maximum(b0 - step, np.minimum(mins, b0))
-        hi = b0 + step
-        total = float(b0.sum())
-
-        def alloc(lam: float) -> F8:
-            return np.clip(np.sqrt(v_ * k_ / lam) - k_, lo, hi)
-
-        marg = v_ * k_ / (k_ + b0) ** 2
-        a_, z = math.log(float(marg.min()) / 100.0), math.log(float(marg.max()) * 100.0)
-        for _ in range(60):
-            mid = 0.5 * (a_ + z)
-            if alloc(math.exp(mid)).sum() > total:
-                a_ = mid
-            else:
-                z = mid
-        lam = math.exp(0.5 * (a_ + z))
-        new = alloc(lam)
+        grids: list[F8] = []
+        convs: list[F8] = []
+        for hd in holders:
+            step = min(frac * hd.budget, st.budget_max_step_cents / 100.0)
+            floor = st.min_daily_budget(m.platform, hd.kind) / 100.0
+            lo = max(hd.budget - step, min(floor, hd.budget))
+            grid = np.unique(np.append(np.linspace(lo, hd.budget + step, GRID_POINTS), hd.budget))
+            spend = hd.weights[:, None] * grid[None, :]
+            conv = conversions_at(t, hd.members[:, None], spend) * scale[hd.members][:, None]
+            grids.append(grid)
+            convs.append(conv.sum(axis=0))
+        lam = self._margin(view, m, grids, convs, [hd.budget for hd in holders])
         out: list[tuple[float, Proposal]] = []
-        for n, kind in enumerate(kinds):
-            cur = round(b0[n] * 100)
-            want = new[n] * 100.0
-            new_c = (
-                int(math.floor(want / 100) * 100)
-                if want > cur
-                else int(math.ceil(want / 100) * 100)
-            )
-            new_c = min(max(new_c, cur - round(step[n] * 100)), cur + round(step[n] * 100))
+        for hd, grid, conv in zip(holders, grids, convs, strict=True):
+            g0 = int(np.flatnonzero(grid == hd.budget)[0])
+            best = int(np.argmax(conv - lam * grid))
+            cur = round(hd.budget * 100)
+            want = grid[best] * 100.0
+            # Whole currency units, rounded towards the current budget so caps are never exceeded.
+            new_c = int(math.floor(want / 100) * 100 if want > cur else math.ceil(want / 100) * 100)
             if abs(new_c - cur) < 100:
                 continue
-            b1 = new_c / 100.0
-            f1 = v_[n] * b1 / (k_[n] + b1)
-            f0 = v_[n] * b0[n] / (k_[n] + b0[n])
-            gain = float(f1 - f0 - lam * (b1 - b0[n]))
-            table = camps if kind == "campaign" else sets
-            eid, name = table.id[rows[n]], table.name[rows[n]]
+            gain = float(conv[best] - conv[g0] - lam * (grid[best] - grid[g0]))
+            table = camps if hd.kind == "campaign" else sets
+            eid, name = table.id[hd.row], table.name[hd.row]
             out.append(
                 (
                     gain,
                     _rule(
                         "update_budget",
-                        kind,
+                        hd.kind,
                         eid,
                         name,
                         None,
-                        eid if kind == "adset" else None,
+                        eid if hd.kind == "adset" else None,
                         {"dailyBudgetCents": cur},
                         {"dailyBudgetCents": new_c},
                         f"Set the daily budget of {name}",
-                        "true marginal CPA",
+                        "true marginal return under the goal",
                     ),
                 )
             )
-        # Ad sets whose every dollar buys less than the marginal dollar elsewhere: pause them.
-        for n, kind in enumerate(kinds):
-            if kind != "adset":
+        # Ad sets whose every dollar buys less than the margin is worth: pause them.
+        for hd, grid, conv in zip(holders, grids, convs, strict=True):
+            if hd.kind != "adset":
                 continue
-            j = rows[n]
+            j = hd.row
             siblings = int(np.sum(set_live & (sets.campaign == sets.campaign[j])))
-            avg = v_[n] / (k_[n] + b0[n])
+            g0 = int(np.flatnonzero(grid == hd.budget)[0])
+            avg = conv[g0] / hd.budget
             if siblings >= 2 and avg < 0.7 * lam:
-                gain = float((lam - avg) * b0[n])
                 out.append(
                     (
-                        gain,
+                        float((lam - avg) * hd.budget),
                         _rule(
                             "pause_adset",
                             "adset",
@@ -195,6 +187,61 @@ class Oracle:
                 )
         return out
 
+    def _margin(
+        self,
+        view: CycleView,
+        m: Market,
+        grids: list[F8],
+        convs: list[F8],
+        budgets: list[float],
+    ) -> float:
+        """Conversions a marginal dollar must buy under the goal.
+
+        `conversion_value`: one conversion per `value` dollars. `target_cpa`: the lowest margin
+        whose allocation keeps the run's blended true CPA (the weeks so far and this one) under
+        the target, with a small safety margin for the day-level noise the truth cannot foresee.
+        """
+        goal = view.goal
+        if goal.type == "conversion_value":
+            return 100.0 / goal.cents
+        aim = CPA_SAFETY * goal.cents / 100.0
+        lows = [int(np.argmin(g)) for g in grids]
+        now = sum(
+            float(c[int(np.argmin(np.abs(g - b)))])
+            for g, c, b in zip(grids, convs, budgets, strict=True)
+        )
+        past = m.expected_days[-view.cycle * CYCLE_DAYS :] if view.cycle else []
+        # Make up for weeks that ran over the target, but by at most a few percent of a week:
+        # a ceiling that chases one dear week by pausing half the account is no ceiling.
+        slack = (aim * sum(e[1] for e in past) - sum(e[2] for e in past)) / CYCLE_DAYS
+        slack = max(slack, -RECOVERY_SHARE * aim * now)
+
+        def over(lam: float) -> bool:
+            spend = conv = 0.0
+            for grid, c in zip(grids, convs, strict=True):
+                best = int(np.argmax(c - lam * grid))
+                spend += float(grid[best])
+                conv += float(c[best])
+            return spend - aim * conv > slack
+
+        # Beyond the margin at which every holder sits at its lowest step there is nothing to cut.
+        top = max(
+            float(np.max((c - c[lo]) / np.maximum(g - g[lo], 1e-9)))
+            for g, c, lo in zip(grids, convs, lows, strict=True)
+        )
+        lo, hi = math.log(1e-7), math.log(max(top, 1e-7) * 1.001)
+        if not over(math.exp(lo)):
+            return math.exp(lo)
+        if over(math.exp(hi)):
+            return math.exp(hi)
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            if over(math.exp(mid)):
+                lo = mid
+            else:
+                hi = mid
+        return math.exp(hi)
+
     # ------------------------------------------------------------------ creatives
 
     def _creatives(
@@ -208,24 +255,28 @@ class Oracle:
         imps = plan.impressions[a_set] * plan.share
         strength = max(m.params.fatigue_strength, 1e-6)
         tires = m.profile.halflife_days is not None and m.params.fatigue_strength > 0
-        # Mean fatigue over the horizon for each current ad.
-        e0 = np.exp(-ads.cum / ads.tau)
+        # Mean fatigue over the horizon for each current ad: wear by frequency, and by age where
+        # the market has it (the two decays multiply, so their rates add).
+        day = m.through.toordinal() + 1
+        e0 = (ad_fatigue(m, day) - ads.floor) / np.maximum(1.0 - ads.floor, 1e-12)
+        rate = np.zeros(len(ads.id))
         if tires:
             life = np.where(
                 ads.tau >= NO_FATIGUE_TAU, np.inf, ads.tau * math.log(2.0) / np.maximum(imps, 1.0)
             )
-            fut = ads.floor + (1.0 - ads.floor) * e0 * _mean_decay(horizon, life)
-        else:
-            fut = ads.floor + (1.0 - ads.floor) * e0
+            rate = rate + 1.0 / life
+        age_rate = np.zeros(len(cr.id))
+        if m.params.age_fatigue > 0:
+            age_rate = m.params.age_fatigue / cr.halflife
+            rate = rate + age_rate[ads.creative]
+        fut = ads.floor + (1.0 - ads.floor) * e0 * _mean_decay(horizon, _halflife(rate))
         eligible = ~cr.safety
-        c_life = cr.halflife / strength
-        c_fat = (
-            cr.floor + (1.0 - cr.floor) * _mean_decay(horizon, c_life)
-            if tires
-            else np.ones(len(cr.id))
-        )
+        c_rate = age_rate + (strength / cr.halflife if tires else 0.0)
+        c_fat = cr.floor + (1.0 - cr.floor) * _mean_decay(horizon, _halflife(c_rate))
+        visibility = m.params.cvr_visibility
         c_weight_q = cr.ctr * c_fat * cr.cvr
-        c_vis = cr.ctr * c_fat * cr.cvr**CVR_VISIBILITY
+        c_vis = cr.ctr * c_fat * cr.cvr**visibility
+        efficiency = sum(m.params.learning_penalty) / 2.0  # the mean learning penalty
         learning = m.profile.learning_events > 0
         needed = float(m.profile.learning_events)
         learn_days = float(m.profile.learning_days)
@@ -236,7 +287,7 @@ class Oracle:
                 continue
             kappa = float(sets.kappa[j])
             q = ads.ctr[members] * fut[members] * ads.cvr[members]
-            vis = (ads.ctr[members] * fut[members] * ads.cvr[members] ** CVR_VISIBILITY) ** kappa
+            vis = (ads.ctr[members] * fut[members] * ads.cvr[members] ** visibility) ** kappa
             running = set(ads.creative[members].tolist())
             free = [k for k in np.argsort(-c_weight_q).tolist() if eligible[k] and k not in running]
 
@@ -271,11 +322,11 @@ class Oracle:
                 continue
             if learning:
                 days_to_learn = min(learn_days, needed / max(daily_conv, 1e-9))
-                cost = (1.0 - LEARNING_EFFICIENCY) * days_to_learn
+                cost = (1.0 - efficiency) * days_to_learn
                 if rel * horizon <= 1.2 * cost:
                     continue
             gain = daily_conv * (
-                rel * horizon - ((1.0 - LEARNING_EFFICIENCY) * learn_days if learning else 0.0)
+                rel * horizon - ((1.0 - efficiency) * learn_days if learning else 0.0)
             )
             _, action, i, k = best
             sid = sets.id[j]

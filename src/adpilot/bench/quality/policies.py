@@ -15,7 +15,7 @@ from adpilot.engine.guardrails import GuardrailContext, build_context, split_wri
 from adpilot.engine.plan import make_proposal
 from adpilot.engine.run import evaluate
 from adpilot.engine.text import entity_ref, money
-from adpilot.engine.types import EngineInput, EngineSettings, HistoryEntry, Proposal
+from adpilot.engine.types import EngineInput, EngineSettings, Goal, HistoryEntry, Proposal
 from adpilot.engine.windows import entity_totals
 from adpilot.sim.market import Market
 
@@ -28,7 +28,7 @@ class CycleView:
 
     market: Market  # only the oracle may look inside
     inp: EngineInput  # what a sync shows: reported rows, entities, history
-    target_cpa_cents: int
+    goal: Goal
     settings: EngineSettings
     history: Sequence[HistoryEntry]
     cycle: int
@@ -82,7 +82,8 @@ class Rules:
     step = 0.2
 
     def propose(self, view: CycleView) -> tuple[list[Proposal], GuardrailContext]:
-        inp, st, target = view.inp, view.settings, float(view.target_cpa_cents)
+        # The goal's number is the rules' target: the target CPA, or what a conversion is worth.
+        inp, st, target = view.inp, view.settings, float(view.goal.cents)
         ctx = build_context(inp)
         w = min(RULE_WINDOW_DAYS, len(inp.dates))
         totals = entity_totals(inp, w)
