@@ -246,3 +246,16 @@ def test_a_read_only_key_sees_pages_but_cannot_decide(
     )
     assert refused.status_code == 403 and "ads:write:pending" in refused.text
     assert api_row(partner, boot, pending_id)["status"] == "pending"
+
+
+def test_the_layer_page_shows_the_layers_goal(
+    client: TestClient, partner: Api, boot: dict[str, Any]
+) -> None:
+    sign_in(client, boot["customerKey"])
+    path = f"/app/projects/{boot['projectId']}/layers/{boot['layers']['meta_ads']}"
+    assert "Target CPA — pool average (30 days)" in client.get(path).text
+    layer = f"/v1/layers/{boot['layers']['meta_ads']}"
+    partner.patch(layer, json={"goal": {"type": "conversion_value", "valueCents": 4500}})
+    assert "Conversion value — $45.00 a conversion" in client.get(path).text
+    partner.patch(layer, json={"targetCpaCents": 3800})
+    assert "Target CPA — $38.00" in client.get(path).text

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adpilot.db import transaction
+from adpilot.pending.models import PendingAction
+from adpilot.runs.stages import REMOVALS
 from tests.conftest import Api
 from tests.workflows.test_runs import run_to_end
 
@@ -37,3 +43,32 @@ def test_a_target_cpa_layers_run_states_the_target_and_the_projected_blend(
     for text in rationales:
         assert "goal: a blended CPA at or under the $30.00 target" in text
         assert "projected blended CPA after this run's budget moves" in text
+
+
+def test_an_auto_run_sends_its_removals_before_anything_that_may_count_on_their_slots(
+    partner: Api,
+    customer: Api,
+    boot: dict[str, Any],
+    job_runtime: Any,
+    session_factory: sessionmaker[Session],
+) -> None:
+    defaults = f"/v1/projects/{boot['projectId']}/ads/meta/defaults"
+    patched = customer.patch(
+        defaults, json={"defaults": {"creative": "auto", "tactical": "auto", "structural": "auto"}}
+    )
+    assert patched.status_code == 200, patched.text
+    run = run_to_end(partner, boot, job_runtime)
+    assert run["status"] == "completed", run["error"]
+    with transaction(session_factory) as session:
+        rows = list(
+            session.scalars(
+                select(PendingAction).where(PendingAction.layer_id == boot["layers"]["meta_ads"])
+            )
+        )
+    assert all(r.status == "dispatched" for r in rows), [r.dispatch_failure_reason for r in rows]
+    removals = [r for r in rows if r.action_type in REMOVALS]
+    others = [r for r in rows if r.action_type not in REMOVALS]
+    assert removals and any(r.action_type == "push_creative" for r in others)
+    # A push's current value counts this run's removals: their slots are free before it goes.
+    last_removal = max(r.dispatched_at for r in removals if r.dispatched_at)
+    assert all(r.dispatched_at and r.dispatched_at >= last_removal for r in others)

@@ -244,6 +244,9 @@ class AccountBuilder:
         status: str,
         hours_ago: float,
         fingerprint: str | None = None,
+        *,
+        adset_id: str | None = None,
+        creative_id: str | None = None,
     ) -> None:
         self.history.append(
             HistoryEntry(
@@ -252,6 +255,8 @@ class AccountBuilder:
                 status=status,  # type: ignore[arg-type]
                 at=self.now - dt.timedelta(hours=hours_ago),
                 evidence_fingerprint=fingerprint,
+                adset_id=adset_id,
+                creative_id=creative_id,
             )
         )
 

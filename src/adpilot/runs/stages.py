@@ -294,6 +294,9 @@ def build_engine_input(session: Session, run: OptimizerRun, now: dt.datetime) ->
             p.status,  # type: ignore[arg-type]
             p.dispatched_at or p.decided_at or p.created_at,
             p.evidence_fingerprint,
+            adset_id=p.adset_id,
+            # The creative a push or a replace places (the engine's creative memory).
+            creative_id=(p.new_value or {}).get("adsContentId"),
         )
         for p in session.scalars(
             select(PendingAction).where(
@@ -631,8 +634,14 @@ def gate_run(ctx: StageContext, run_id: str) -> None:
 # --- dispatching ---------------------------------------------------------------------------
 
 
-def dispatch_targets(ctx: StageContext, run_id: str) -> tuple[list[str], list[str]]:
-    """This run's auto actions, and the layer's approved actions that have not gone out yet."""
+# Actions that free an ad slot: they go out before the rest, so that a push counting on the
+# slot finds it free (its current value counts this run's removals).
+REMOVALS = frozenset({"pause_ad", "pause_adset", "prune_creative"})
+
+
+def dispatch_targets(ctx: StageContext, run_id: str) -> tuple[list[str], list[str], list[str]]:
+    """This run's auto actions, the layer's approved actions that have not gone out yet, and
+    which of them are removals (sent first)."""
     with transaction(ctx.session_factory) as session:
         run = _load(session, run_id)
         auto_ids = [c["_autoId"] for c in run.changes if c.get("_autoId")]
@@ -645,7 +654,19 @@ def dispatch_targets(ctx: StageContext, run_id: str) -> tuple[list[str], list[st
                 )
             )
         )
-        return auto_ids, approved
+        ids = [*auto_ids, *approved]
+        removals = (
+            list(
+                session.scalars(
+                    select(PendingAction.id).where(
+                        PendingAction.id.in_(ids), PendingAction.action_type.in_(REMOVALS)
+                    )
+                )
+            )
+            if ids
+            else []
+        )
+        return auto_ids, approved, sorted(removals)
 
 
 def record_dispatch_outcomes(ctx: StageContext, run_id: str, approved_ids: list[str]) -> None:

@@ -56,7 +56,7 @@ def gate_step(run_id: str) -> None:
 
 
 @DBOS.step()
-def dispatch_targets_step(run_id: str) -> tuple[list[str], list[str]]:
+def dispatch_targets_step(run_id: str) -> tuple[list[str], list[str], list[str]]:
     return stages.dispatch_targets(_ctx(), run_id)
 
 
@@ -92,15 +92,21 @@ def is_dry_run_step(run_id: str) -> bool:
 
 
 def _dispatch_all(run_id: str) -> None:
-    auto_ids, approved_ids = dispatch_targets_step(run_id)
-    handles = []
-    for pending_id in [*auto_ids, *approved_ids]:
-        # The same id the approve endpoint uses: an action already on its way is joined, not
-        # sent again.
-        with SetWorkflowID(f"dispatch-{pending_id}"):
-            handles.append(DBOS.start_workflow(pending_workflows.dispatch_workflow, pending_id))
-    for handle in handles:
-        handle.get_result()
+    auto_ids, approved_ids, removals = dispatch_targets_step(run_id)
+    first = set(removals)
+    # Removals first: a push whose values count this run's removals needs their slots free.
+    for wave in (
+        [p for p in [*auto_ids, *approved_ids] if p in first],
+        [p for p in [*auto_ids, *approved_ids] if p not in first],
+    ):
+        handles = []
+        for pending_id in wave:
+            # The same id the approve endpoint uses: an action already on its way is joined, not
+            # sent again.
+            with SetWorkflowID(f"dispatch-{pending_id}"):
+                handles.append(DBOS.start_workflow(pending_workflows.dispatch_workflow, pending_id))
+        for handle in handles:
+            handle.get_result()
     record_dispatch_step(run_id, approved_ids)
 
 
