@@ -58,7 +58,6 @@ def test_under_each_goal_oracle_beats_adpilot_beats_doing_nothing(
     g = small_run["scenarios"][scenario]["goals"][goal]
     score = {name: p["score_mean"] for name, p in g["policies"].items()}
     assert score["oracle"] >= score["adpilot"] >= score["do_nothing"]
-    assert g["pct_of_oracle"]["adpilot"] >= g["pct_of_oracle"]["do_nothing"]
 
 
 @pytest.mark.parametrize("scenario", ["S1", "S2"])
