@@ -822,7 +822,7 @@ def _mirror_write(
         if ad is None:
             return
         if kind == "pause_ad":
-            ad.status = "paused"
+            ad.status = "active" if new.get("status") == "active" else "paused"
         elif kind == "prune_creative":
             ad.status = "deleted"
         else:
@@ -842,7 +842,7 @@ def _mirror_write(
         if adset is None:
             return
         if kind == "pause_adset":
-            adset.status = "paused"
+            adset.status = "active" if new.get("status") == "active" else "paused"
         elif kind == "update_targeting":
             adset.targeting = {**(adset.targeting or {}), "geo": list(new.get("geo", []))}
         else:
