@@ -33,6 +33,7 @@ ROUTER_MODULES = (
     "adpilot.webhooks.routes",
     "adpilot.audit.routes",
     "adpilot.dashboard.routes",
+    "adpilot.dashboard.outcomes",
 )
 
 

@@ -15,13 +15,13 @@ from adpilot import jobs
 from adpilot.config import Settings
 from adpilot.db import transaction
 from adpilot.kit.clock import utcnow
-from adpilot.kit.ids import new_id
 from adpilot.layers.models import Layer
 from adpilot.outcomes import rollback, service
 from adpilot.outcomes.models import ActionOutcome, Prediction
 from adpilot.outcomes.workflows import propose_rollback_workflow
 from adpilot.pending.models import PendingAction
 from adpilot.webhooks.models import WebhookEvent
+from tests.helpers_outcomes import judged_backfired
 from tests.helpers_pending import (
     Sandbox,
     active_ad,
@@ -52,75 +52,6 @@ def set_axis(session_factory: sessionmaker[Session], layer_id: str, **modes: str
             .where(Layer.id == layer_id)
             .values(**{f"default_{axis}": mode for axis, mode in modes.items()})
         )
-
-
-def judged_backfired(
-    session_factory: sessionmaker[Session], pending_id: str, p_true: float = 0.01
-) -> str:
-    """A judged outcome of a sent change saying it backfired (as the judging step stores it)."""
-    now = utcnow()
-    with transaction(session_factory) as session:
-        row = session.get(PendingAction, pending_id)
-        assert row is not None and row.status == "dispatched" and row.dispatched_at
-        pred = Prediction(
-            id=new_id("prd"),
-            organization_id=row.organization_id,
-            project_id=row.project_id,
-            layer_id=row.layer_id,
-            platform=row.platform,
-            run_id=row.run_id,
-            proposal_index=0,
-            pending_id=row.id,
-            action_type=row.action_type,
-            entity_type=row.entity_type,
-            entity_id=row.entity_id,
-            entity_name=row.entity_name,
-            campaign_id=row.campaign_id,
-            adset_id=row.adset_id,
-            axis=row.axis,
-            current_value=row.current_value,
-            new_value=row.new_value,
-            summary=row.summary,
-            confidence=row.confidence,
-            calibrated_confidence=None,
-            evidence={},
-            value_cents=1000.0,
-            status="done",
-            disposition="dispatched",
-            sent=True,
-            reverts_pending_id=None,
-            started_at=row.dispatched_at,
-            next_due_at=None,
-            horizons=[],
-            latest_verdict="backfired",
-            latest_horizon=7,
-            evaluated_at=now,
-            rollback_state=None,
-            rollback_pending_id=None,
-            rollback_reason=None,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(pred)
-        session.flush()
-        session.add(
-            ActionOutcome(
-                id=new_id("out"),
-                prediction_id=pred.id,
-                horizon_days=7,
-                verdict="backfired",
-                p_true=p_true,
-                estimable=True,
-                detail={
-                    "reason": "Backfired: 31.0 conversions against 52.0 expected without it.",
-                    "observedConversions": 31.0,
-                    "observedSpendCents": 70000.0,
-                },
-                as_of=now,
-                evaluated_at=now,
-            )
-        )
-        return pred.id
 
 
 def reverts_of(session_factory: sessionmaker[Session], pending_id: str) -> list[PendingAction]:
