@@ -1,4 +1,4 @@
-"""The dashboard's outcomes page of a layer: each judged change, the cumulative effect, calibration."""
+"""The dashboard's outcomes page of a layer: judged changes, cumulative effect, calibration."""
 
 from __future__ import annotations
 

@@ -33,10 +33,10 @@ COUNTRY_LOCATION_IDS: dict[str, str] = {
 }
 
 
-
 def _operation(new: dict[str, Any]) -> str:
     """A pause disables; its revert (newValue.status "active", a rollback) enables again."""
     return "ENABLE" if new.get("status") == "active" else "DISABLE"
+
 
 def budget_major_units(cents: int) -> float:
     return round(int(cents) / 100.0, 2)
