@@ -76,9 +76,13 @@ def test_a_rollback_is_never_proposed_twice_for_the_same_change(
     # Inside the cooldown after the change nothing is proposed, and nothing is given up.
     assert rollback.propose(settings, session_factory, pred_id, utcnow())["reason"] == "cooldown"
     assert reverts_of(session_factory, pending_id) == []
+    with session_factory() as session:
+        assert rollback.candidates(session, utcnow()) == []
 
     with time_machine.travel(utcnow() + AFTER_COOLDOWN, tick=True):
         now = utcnow()
+        with session_factory() as session:
+            assert rollback.candidates(session, now) == [pred_id]
         # Two workers at once, the workflow under two ids, the sweep, and a plain repeat.
         answers: list[dict[str, Any]] = []
         threads = [
@@ -195,7 +199,7 @@ def test_no_rollback_when_the_axis_is_off_or_the_evidence_is_weak(
     with time_machine.travel(utcnow() + AFTER_COOLDOWN, tick=True):
         assert rollback.propose(settings, session_factory, weak, utcnow())["state"] is None
         with session_factory() as session:
-            assert rollback.candidates(session) == []
+            assert rollback.candidates(session, utcnow()) == []
         with transaction(session_factory) as session:
             session.execute(
                 update(ActionOutcome).where(ActionOutcome.prediction_id == weak).values(p_true=0.01)

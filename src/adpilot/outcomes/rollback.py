@@ -48,6 +48,24 @@ def _cooldown(layer: Layer, action_type: str) -> dt.timedelta:
     return dt.timedelta(hours=hours)
 
 
+def in_cooldown(session: Session, pred: Prediction, layer: Layer, now: dt.datetime) -> bool:
+    """Is the entity still inside the cooldown after its last sent change?"""
+    last = max(
+        (
+            at
+            for at in session.scalars(
+                select(PendingAction.dispatched_at).where(
+                    PendingAction.entity_id == pred.entity_id,
+                    PendingAction.status == "dispatched",
+                )
+            )
+            if at is not None
+        ),
+        default=None,
+    )
+    return last is not None and now < last + _cooldown(layer, pred.action_type)
+
+
 def is_candidate(pred: Prediction, p_true: float | None) -> bool:
     return (
         pred.sent
@@ -59,8 +77,10 @@ def is_candidate(pred: Prediction, p_true: float | None) -> bool:
     )
 
 
-def candidates(session: Session) -> list[str]:
-    """Predictions whose latest outcome asks for a rollback not yet proposed or refused."""
+def candidates(session: Session, now: dt.datetime) -> list[str]:
+    """Predictions whose latest outcome asks for a rollback not yet proposed or refused, past
+    the cooldown (a rollback workflow that ran inside it would, under its fixed id, not run
+    again)."""
     rows = session.execute(
         select(Prediction, ActionOutcome)
         .join(
@@ -75,7 +95,17 @@ def candidates(session: Session) -> list[str]:
             Prediction.reverts_pending_id.is_(None),
         )
     ).all()
-    return [pred.id for pred, out in rows if is_candidate(pred, out.p_true)]
+    layers: dict[str, Layer | None] = {}
+    found = []
+    for pred, out in rows:
+        if not is_candidate(pred, out.p_true):
+            continue
+        if pred.layer_id not in layers:
+            layers[pred.layer_id] = session.get(Layer, pred.layer_id)
+        layer = layers[pred.layer_id]
+        if layer is not None and not in_cooldown(session, pred, layer, now):
+            found.append(pred.id)
+    return found
 
 
 def _later_changes(session: Session, pred: Prediction, orig: PendingAction) -> list[PendingAction]:
@@ -140,20 +170,7 @@ def propose(
             reason = "the entity was changed again since; a revert would undo that change too"
         if reason is None:
             assert orig is not None and account is not None
-            last = max(
-                (
-                    r.dispatched_at
-                    for r in session.scalars(
-                        select(PendingAction).where(
-                            PendingAction.entity_id == orig.entity_id,
-                            PendingAction.status == "dispatched",
-                        )
-                    )
-                    if r.dispatched_at
-                ),
-                default=None,
-            )
-            if last is not None and now < last + _cooldown(layer, pred.action_type):
+            if in_cooldown(session, pred, layer, now):
                 return {"state": None, "reason": "cooldown"}
             write = WriteRequest(
                 orig.action_type,  # type: ignore[arg-type]

@@ -92,7 +92,7 @@ def sweep(factory: sessionmaker[Session], now: dt.datetime) -> list[str]:
         # Only horizons whose every day was read after it matured: a judgement enqueued
         # earlier would find nothing to judge and, under its fixed id, never run again.
         due = [(p, h) for p, h in follow.due(session, now) if judge.ready(session, p, h)]
-        reverts = rollback.candidates(session)
+        reverts = rollback.candidates(session, now)
     runtime = jobs.runtime()
     enqueued = []
     for prediction_id, horizon in due:
