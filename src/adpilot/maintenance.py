@@ -106,7 +106,7 @@ def run_maintenance(settings: Settings, factory: sessionmaker[Session], now: dt.
         webhooks_service.requeue_stranded(session)
     fire_due_schedules(settings, factory, now)
     requeue_lost_work(factory, now)
-    outcomes_service.sweep(factory, now)
+    outcomes_service.sweep(factory, now, settings.outcome_horizons_days)
 
 
 @DBOS.workflow()

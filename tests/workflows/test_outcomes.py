@@ -183,3 +183,25 @@ def test_the_pending_list_shows_no_outcome_before_evaluation(
     assert any(c["outcome"] == "queued" for c in run["changes"])
     items = partner.get(f"/v1/projects/{boot['projectId']}/ads/meta/pending").json()["items"]
     assert items and all(i["outcome"] is None for i in items)
+
+
+def test_the_judged_horizons_follow_the_configured_days(
+    partner: Api,
+    boot: dict[str, Any],
+    job_runtime: jobs.JobRuntime,
+    session_factory: sessionmaker[Session],
+) -> None:
+    run = run_to_end(partner, boot, job_runtime)
+    service.sweep(session_factory, dt.datetime.now(dt.UTC), horizons=[21, 3])
+    with session_factory() as session:
+        preds = session.scalars(select(Prediction).where(Prediction.run_id == run["runId"])).all()
+        layer = session.get(Layer, boot["layers"]["meta_ads"])
+        assert layer is not None
+        lag = lag_curve(layer)
+    assert len(preds) == len(run["changes"])
+    for pred in preds:
+        assert pred.horizons == [3, 21]
+        if pred.status == "following":  # not sent: followed from when it was proposed
+            assert pred.next_due_at == due_at(pred.started_at, 3, lag)
+        else:  # queued rows wait for a decision
+            assert pred.status == "waiting" and pred.next_due_at is None

@@ -9,6 +9,7 @@ moment it was sent, a prediction from the moment it was made. Functions here nev
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -67,6 +68,7 @@ def enroll_run(
     layer: Layer,
     recal: dict[str, Recalibration],
     now: dt.datetime,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
 ) -> int:
     """One prediction per proposal of a completed run; returns how many were added."""
     added = 0
@@ -108,7 +110,7 @@ def enroll_run(
                 reverts_pending_id=None,
                 started_at=run.started_at,
                 next_due_at=None,
-                horizons=list(DEFAULT_HORIZONS),
+                horizons=sorted({int(h) for h in horizons if int(h) > 0}),
                 latest_verdict=None,
                 latest_horizon=None,
                 evaluated_at=None,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adpilot import jobs
 from adpilot.db import read_session, transaction
 from adpilot.engine.calibration import Recalibration, fit_recalibration, reliability
+from adpilot.engine.outcomes import DEFAULT_HORIZONS
 from adpilot.kit.pagination import ListQuery, newest_first_page
 from adpilot.layers.models import Layer
 from adpilot.outcomes import follow, judge, rollback
@@ -58,7 +59,9 @@ def recalibrations(session: Session, layer_id: str) -> dict[str, Recalibration]:
     return {k: v for k, v in found.items() if v is not None}
 
 
-def enroll(factory: sessionmaker[Session], now: dt.datetime) -> int:
+def enroll(
+    factory: sessionmaker[Session], now: dt.datetime, horizons: Sequence[int] = DEFAULT_HORIZONS
+) -> int:
     added = 0
     with read_session(factory) as session:
         run_ids = follow.unenrolled_runs(session, now)
@@ -71,7 +74,7 @@ def enroll(factory: sessionmaker[Session], now: dt.datetime) -> int:
             try:
                 with session.begin_nested():
                     added += follow.enroll_run(
-                        session, run, layer, recalibrations(session, layer.id), now
+                        session, run, layer, recalibrations(session, layer.id), now, horizons
                     )
             except Exception:
                 # Another worker enrolled it first (the unique run/position): nothing to do.
@@ -79,12 +82,14 @@ def enroll(factory: sessionmaker[Session], now: dt.datetime) -> int:
     return added
 
 
-def sweep(factory: sessionmaker[Session], now: dt.datetime) -> list[str]:
+def sweep(
+    factory: sessionmaker[Session], now: dt.datetime, horizons: Sequence[int] = DEFAULT_HORIZONS
+) -> list[str]:
     """Enroll new runs, start following settled rows, and enqueue every due judgement and
     rollback under deterministic workflow ids; returns the ids enqueued."""
     from adpilot.outcomes.workflows import judge_outcome_workflow, propose_rollback_workflow
 
-    enroll(factory, now)
+    enroll(factory, now, horizons)
     with transaction(factory) as session:
         follow.resolve_waiting(session, now)
         follow.start_following(session, now)
