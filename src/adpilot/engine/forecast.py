@@ -16,6 +16,7 @@ nothing changes ("this ad's CPA stays above target"), followed for proposals tha
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from adpilot.engine.frame import Frame
@@ -25,20 +26,29 @@ from adpilot.engine.types import Proposal
 _RECENT_DAYS = 7
 
 
-def _level(frame: Frame, entity_type: str) -> tuple[dict[str, int], Any, Any]:
-    if entity_type == "campaign":
-        pos = {c.id: i for i, c in enumerate(frame.campaigns)}
-        return pos, frame.hier.campaign, frame.campaign_w
-    if entity_type == "adset":
-        pos = {a.id: i for i, a in enumerate(frame.adsets)}
-        return pos, frame.hier.adset, frame.adset_w
-    pos = {a.id: i for i, a in enumerate(frame.ads)}
-    return pos, frame.hier.ad, frame.ad_w
+class _Positions:
+    """Entity id → row, per level, built once per run (not once per proposal: 10k ads)."""
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+        self._pos: dict[str, dict[str, int]] = {}
+
+    def level(self, entity_type: str) -> tuple[dict[str, int], Any, Any]:
+        f = self.frame
+        level = {
+            "campaign": (f.campaigns, f.hier.campaign, f.campaign_w),
+            "adset": (f.adsets, f.hier.adset, f.adset_w),
+        }.get(entity_type, (f.ads, f.hier.ad, f.ad_w))
+        rows: Sequence[Any] = level[0]
+        if entity_type not in self._pos:
+            self._pos[entity_type] = {r.id: i for i, r in enumerate(rows)}
+        return self._pos[entity_type], level[1], level[2]
 
 
-def no_change(frame: Frame, entity_type: str, entity_id: str) -> Forecast | None:
+def no_change(positions: _Positions, entity_type: str, entity_id: str) -> Forecast | None:
     """Recent spend per day at the entity's posterior conversions per cent."""
-    pos, post, ws = _level(frame, entity_type)
+    frame = positions.frame
+    pos, post, ws = positions.level(entity_type)
     i = pos.get(entity_id)
     if i is None:
         return None
@@ -103,10 +113,16 @@ def _claim(frame: Frame, p: Proposal) -> Claim | None:
     return None
 
 
-def with_forecast(frame: Frame, p: Proposal) -> Proposal:
-    """The proposal with `evidence["forecast"]` added (unchanged when it cannot be made)."""
+def with_forecasts(frame: Frame, proposals: Sequence[Proposal]) -> list[Proposal]:
+    """Each proposal with `evidence["forecast"]` added (unchanged when it cannot be made)."""
+    positions = _Positions(frame)
+    return [_with_forecast(positions, p) for p in proposals]
+
+
+def _with_forecast(positions: _Positions, p: Proposal) -> Proposal:
+    frame = positions.frame
     judged = judged_entity(frame, p)
-    base = no_change(frame, *judged)
+    base = no_change(positions, *judged)
     if base is None:
         return p
     out: dict[str, Any] = {
@@ -115,7 +131,7 @@ def with_forecast(frame: Frame, p: Proposal) -> Proposal:
         "change": _change(p, judged, base).to_json(),
     }
     claim = _claim(frame, p)
-    own = no_change(frame, p.entity_type, p.entity_id)
+    own = no_change(positions, p.entity_type, p.entity_id)
     if claim is not None and own is not None:
         out["claim"] = {
             "entityType": p.entity_type,
