@@ -29,9 +29,11 @@ ROUTER_MODULES = (
     "adpilot.entities.routes",
     "adpilot.runs.routes",
     "adpilot.pending.routes",
+    "adpilot.outcomes.routes",
     "adpilot.webhooks.routes",
     "adpilot.audit.routes",
     "adpilot.dashboard.routes",
+    "adpilot.dashboard.outcomes",
 )
 
 

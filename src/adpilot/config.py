@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Dispatch retry ladder for transient platform errors (seconds between attempts).
     dispatch_retry_delays: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0])
 
+    # Outcomes: days after a change (or a proposal not sent) at which it is judged.
+    outcome_horizons_days: list[int] = Field(default_factory=lambda: [7, 14])
+
     # Webhooks.
     webhooks_allow_loopback: bool | None = None
     webhook_retry_delays: list[float] = Field(

@@ -21,6 +21,7 @@ from adpilot.kit.clock import utcnow
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import Layer
 from adpilot.layers.schedule import next_run_after
+from adpilot.outcomes import service as outcomes_service
 from adpilot.pending import service as pending_service
 from adpilot.pending.models import PendingAction
 from adpilot.runs import service as runs_service
@@ -105,6 +106,7 @@ def run_maintenance(settings: Settings, factory: sessionmaker[Session], now: dt.
         webhooks_service.requeue_stranded(session)
     fire_due_schedules(settings, factory, now)
     requeue_lost_work(factory, now)
+    outcomes_service.sweep(factory, now, settings.outcome_horizons_days)
 
 
 @DBOS.workflow()

@@ -7,12 +7,14 @@ from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetB
 from adpilot.gate.models import Verdict
 from adpilot.kit.idempotency_models import IdempotencyRecord
 from adpilot.layers.models import AdAccount, CampaignAuthority, Layer, Project
+from adpilot.outcomes.models import ActionOutcome, Prediction
 from adpilot.pending.models import PendingAction
 from adpilot.platforms.sandbox.models import SandboxMarket
 from adpilot.runs.models import Job, OptimizerRun
 from adpilot.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
+    "ActionOutcome",
     "Ad",
     "AdAccount",
     "AdDailyMetric",
@@ -30,6 +32,7 @@ __all__ = [
     "OptimizerRun",
     "Organization",
     "PendingAction",
+    "Prediction",
     "Project",
     "SandboxMarket",
     "Verdict",

@@ -20,7 +20,7 @@ ROW_KEYS = [
     "pendingId", "runId", "actionType", "entityType", "entityId", "entityName", "platform",
     "axis", "currentValue", "newValue", "rationale", "summary", "confidence", "proposedAction",
     "status", "createdAt", "expiresAt", "decidedAt", "decidedBy", "comment", "rejectionReason",
-    "dispatchedAt", "dispatchFailureReason",
+    "dispatchedAt", "dispatchFailureReason", "outcome",
 ]  # fmt: skip
 
 
@@ -54,7 +54,7 @@ def test_row_has_exactly_the_documented_shape(
     created = dt.datetime.fromisoformat(row["createdAt"].replace("Z", "+00:00"))
     expires = dt.datetime.fromisoformat(row["expiresAt"].replace("Z", "+00:00"))
     assert row["createdAt"].endswith("Z") and expires - created == dt.timedelta(days=7)
-    assert all(row[key] is None for key in ROW_KEYS[-6:])
+    assert all(row[key] is None for key in ROW_KEYS[-7:])
     assert partner.get(f"{base(boot)}/{pending_id}").json() == row
 
 

@@ -17,6 +17,7 @@ from adpilot.kit.jsonresp import dumps
 from adpilot.kit.pagination import check_limit, multi_values
 from adpilot.kit.platform_names import path_platform
 from adpilot.layers.models import Project
+from adpilot.outcomes.views import row_outcomes
 from adpilot.pending import expiry, service
 from adpilot.pending.schemas import (
     ApproveBody,
@@ -114,7 +115,7 @@ def get_pending(ctx: Ctx, project: ReadProject, platform: str, pendingId: str) -
         row = service.get_action(
             session, project_id=project.id, platform=short, pending_id=pendingId
         )
-        return _json(service.to_api(row))
+        return _json(service.to_api(row, row_outcomes(session, [row.id]).get(row.id)))
 
 
 def _decidable_row(ctx: AppContext, project_id: str, platform: str, pending_id: str) -> str:

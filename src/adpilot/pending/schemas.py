@@ -61,6 +61,7 @@ class PendingActionOut(BaseModel):
     rejectionReason: str | None
     dispatchedAt: str | None
     dispatchFailureReason: str | None
+    outcome: dict[str, Any] | None = None  # its evaluation, once a horizon has been judged
 
 
 class PendingPage(BaseModel):

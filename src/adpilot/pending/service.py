@@ -29,6 +29,7 @@ from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
 from adpilot.kit.pagination import ListQuery, newest_first_page
 from adpilot.layers.models import AdAccount, Layer
+from adpilot.outcomes.views import row_outcomes
 from adpilot.pending.models import PendingAction
 from adpilot.platforms.base import EntityState, WriteRequest
 from adpilot.webhooks import service as webhooks
@@ -139,8 +140,9 @@ def write_request_for(row: PendingAction) -> WriteRequest:
     )
 
 
-def to_api(row: PendingAction) -> dict[str, Any]:
-    """The row as every pending endpoint and the approval.* events show it (SPEC §6.1)."""
+def to_api(row: PendingAction, outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The row as every pending endpoint and the approval.* events show it (SPEC §6.1); `outcome`
+    is its evaluation once a horizon has been judged (outcomes.views.row_outcome)."""
     return {
         "pendingId": row.id,
         "runId": row.run_id,
@@ -165,6 +167,7 @@ def to_api(row: PendingAction) -> dict[str, Any]:
         "rejectionReason": row.rejection_reason,
         "dispatchedAt": isoformat(row.dispatched_at),
         "dispatchFailureReason": row.dispatch_failure_reason,
+        "outcome": outcome,
     }
 
 
@@ -226,6 +229,9 @@ def list_page(
     page = newest_first_page(
         session, query, stmt, PendingAction.created_at, PendingAction.id, to_api
     )
+    outcomes = row_outcomes(session, [item["pendingId"] for item in page.items])
+    for item in page.items:
+        item["outcome"] = outcomes.get(item["pendingId"])
     return page.as_dict()
 
 
@@ -816,7 +822,7 @@ def _mirror_write(
         if ad is None:
             return
         if kind == "pause_ad":
-            ad.status = "paused"
+            ad.status = "active" if new.get("status") == "active" else "paused"
         elif kind == "prune_creative":
             ad.status = "deleted"
         else:
@@ -836,7 +842,7 @@ def _mirror_write(
         if adset is None:
             return
         if kind == "pause_adset":
-            adset.status = "paused"
+            adset.status = "active" if new.get("status") == "active" else "paused"
         elif kind == "update_targeting":
             adset.targeting = {**(adset.targeting or {}), "geo": list(new.get("geo", []))}
         else:

@@ -43,6 +43,7 @@ EVENT_TYPES = (
     "approval.dispatch_failed",
     "ads.pending.created",
     "ads.pending.expired",
+    "ads.action.evaluated",
     "job.completed",
     "job.failed",
     "job.canceled",

@@ -78,10 +78,12 @@ def build_request(
             out["body"] = body
         return out
 
+    # newValue.status "active" is the revert of a pause (a rollback): enable it again.
+    status = "ENABLED" if new.get("status") == "active" else "PAUSED"
     if action == "pause_ad":
-        return req("PUT", f"/v1/ads/{entity}", {"status": "PAUSED"})
+        return req("PUT", f"/v1/ads/{entity}", {"status": status})
     if action == "pause_adset":
-        return req("PUT", f"/v1/adgroups/{entity}", {"status": "PAUSED"})
+        return req("PUT", f"/v1/adgroups/{entity}", {"status": status})
     if action == "update_budget":
         cents = int(_need(new, "dailyBudgetCents", action))
         body = {"dailyBudget": {"value": money(cents, currency)}}

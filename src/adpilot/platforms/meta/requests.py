@@ -99,7 +99,9 @@ def build_request(
         raise ValueError(f"{action} applies to an {expected_entity}, not a {write.entity_type}")
 
     if action in ("pause_ad", "pause_adset"):
-        return _post(api_version, node, {"status": "PAUSED"})
+        # newValue.status "active" is the revert of a pause (a rollback): enable it again.
+        status = "ACTIVE" if new.get("status") == "active" else "PAUSED"
+        return _post(api_version, node, {"status": status})
     if action == "update_budget":
         if write.entity_type not in ("campaign", "adset"):
             raise ValueError("update_budget applies to a campaign or an ad set")

@@ -315,10 +315,12 @@ def apply_to_market(market: Market, write: WriteRequest, now: dt.datetime) -> Wr
     allowed = ACTION_ENTITY_TYPES.get(action)
     if allowed is None or write.entity_type not in allowed:
         raise SimError("invalid_value", f"{action} cannot target a {write.entity_type}")
+    # newValue.status "active" is the revert of a pause (a rollback): enable it again.
+    status = "active" if write.new_value.get("status") == "active" else "paused"
     if action == "pause_ad":
-        market.set_status("ad", target, "paused", now)
+        market.set_status("ad", target, status, now)
     elif action == "pause_adset":
-        market.set_status("adset", target, "paused", now)
+        market.set_status("adset", target, status, now)
     elif action == "update_budget":
         cents = _need(write, "dailyBudgetCents")
         if isinstance(cents, bool) or not isinstance(cents, int):

@@ -33,6 +33,11 @@ COUNTRY_LOCATION_IDS: dict[str, str] = {
 }
 
 
+def _operation(new: dict[str, Any]) -> str:
+    """A pause disables; its revert (newValue.status "active", a rollback) enables again."""
+    return "ENABLE" if new.get("status") == "active" else "DISABLE"
+
+
 def budget_major_units(cents: int) -> float:
     return round(int(cents) / 100.0, 2)
 
@@ -79,7 +84,7 @@ def build_request(
         body = {
             "advertiser_id": adv,
             "ad_ids": [entity],
-            "operation_status": "DISABLE",
+            "operation_status": _operation(write.new_value),
         }
         return _post("/ad/status/update/", body, api_prefix)
     if action == "pause_adset":
@@ -88,7 +93,7 @@ def build_request(
         body = {
             "advertiser_id": adv,
             "adgroup_ids": [entity],
-            "operation_status": "DISABLE",
+            "operation_status": _operation(write.new_value),
             "allow_partial_success": True,
         }
         return _post("/adgroup/status/update/", body, api_prefix)

@@ -1,0 +1,1 @@
+"""Outcomes: every proposal followed after the fact, calibration, and rollback of what backfired."""
