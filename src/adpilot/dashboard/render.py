@@ -111,7 +111,13 @@ def signin_page(
         request,
         ctx,
         "signin.html",
-        {"message": message, "signin_token": token, "next_path": safe_next(next_path)},
+        {
+            "message": message,
+            "signin_token": token,
+            "next_path": safe_next(next_path),
+            "idle_minutes": ctx.settings.dashboard_idle_minutes,
+            "session_hours": ctx.settings.dashboard_session_hours,
+        },
         status=status,
     )
     sess.remember_signin_token(request, response, token)

@@ -27,7 +27,7 @@ STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg
 @router.get("")
 @guarded
 def home(request: Request, ctx: Ctx) -> Response:
-    if not request.cookies.get(sess.KEY_COOKIE):
+    if not request.cookies.get(sess.SESSION_COOKIE):
         return render.signin_page(request, ctx, next_path=request.query_params.get("next", "/app"))
     current = sess.current(request, ctx)
     views.require_read(current.principal)
@@ -53,13 +53,13 @@ def sign_in(request: Request, ctx: Ctx, raw: RawBody) -> Response:
         )
     key = form.get("key", "").strip()
     try:
-        sess.authenticate(ctx, key)
+        principal = sess.authenticate(ctx, key)
     except errors.ApiError as err:
         return render.signin_page(
             request, ctx, message=err.message, status=401, next_path=next_path
         )
     response = redirect(request, ctx, next_path)
-    sess.sign_in(request, response, key)
+    sess.sign_in(request, response, ctx, principal)
     return response
 
 
@@ -68,7 +68,7 @@ def sign_in(request: Request, ctx: Ctx, raw: RawBody) -> Response:
 def sign_out(request: Request, ctx: Ctx, raw: RawBody) -> Response:
     sess.check_csrf(request, ctx, render.form_fields(raw).get("csrf"))
     response = redirect(request, ctx, "/app")
-    sess.sign_out(request, response)
+    sess.sign_out(request, response, ctx)
     return response
 
 
