@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from adpilot import errors
-from adpilot.dashboard import queue, render, views
+from adpilot.dashboard import control, queue, render, views
 from adpilot.dashboard import session as sess
 from adpilot.dashboard.render import guarded, page, redirect
 from adpilot.db import read_session
@@ -220,3 +220,42 @@ def reject(
     request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, pendingId: str
 ) -> Response:
     return _decide(request, ctx, raw, projectId, layerId, pendingId, "reject")
+
+
+# --- the customer's controls ----------------------------------------------------------------
+
+
+@router.post("/projects/{projectId}/layers/{layerId}/settings/{what}")
+@guarded
+def change_layer(
+    request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, what: str
+) -> Response:
+    current = sess.current(request, ctx)
+    form = render.form_fields(raw)
+    sess.check_csrf(request, ctx, form.get("csrf"))
+    with read_session(ctx.session_factory) as session:
+        project = views.visible_project(session, current.principal, projectId)
+        found = views.find_layer(session, project, layerId)
+    outcome = control.change_layer(
+        ctx, current.principal, request.state.request_id, found, what, form
+    )
+    back = f"/app/projects/{project.id}/layers/{found.id}"
+    return redirect(request, ctx, back, ("ok" if outcome.ok else "error", outcome.message))
+
+
+@router.post("/projects/{projectId}/campaigns/{campaignId}/authority")
+@guarded
+def change_campaign(
+    request: Request, ctx: Ctx, raw: RawBody, projectId: str, campaignId: str
+) -> Response:
+    current = sess.current(request, ctx)
+    form = render.form_fields(raw)
+    sess.check_csrf(request, ctx, form.get("csrf"))
+    with read_session(ctx.session_factory) as session:
+        project = views.visible_project(session, current.principal, projectId)
+        found = views.campaign_layer(session, project, campaignId)
+    outcome = control.change_campaign(
+        ctx, current.principal, request.state.request_id, found, campaignId, form
+    )
+    back = f"/app/projects/{project.id}/campaigns/{campaignId}"
+    return redirect(request, ctx, back, ("ok" if outcome.ok else "error", outcome.message))

@@ -183,14 +183,24 @@ def _series(series: list[dict[str, Any]], key: str) -> list[tuple[str, int | Non
     return [(day["date"], day[key]) for day in series]
 
 
-def campaign_page(
-    session: Session, secret: str, project: Project, campaign_id: str
-) -> dict[str, Any]:
+def _campaign(session: Session, project: Project, campaign_id: str) -> tuple[Campaign, Layer]:
     row = session.get(Campaign, campaign_id)
     if row is None or row.project_id != project.id:
         raise errors.not_found(f"Campaign {campaign_id}")
     layer = session.get(Layer, row.layer_id)
     assert layer is not None
+    return row, layer
+
+
+def campaign_layer(session: Session, project: Project, campaign_id: str) -> Layer:
+    """The layer a campaign of this project belongs to (another project's: not found)."""
+    return _campaign(session, project, campaign_id)[1]
+
+
+def campaign_page(
+    session: Session, secret: str, project: Project, campaign_id: str
+) -> dict[str, Any]:
+    row, layer = _campaign(session, project, campaign_id)
     account = layer_account(session, layer)
     currency = currency_of(account)
     # The same 30 complete days, in the account's time zone, that a run syncs and evaluates.
@@ -226,9 +236,23 @@ def campaign_page(
         ListQuery(secret, f"dashboard:{row.id}:adsets", {}, None, ENTITY_PAGE),
         entities_service.EntityFilters(campaign_ids=(row.id,)),
     ).items
+    adset_totals = {
+        a["adsetId"]: entities_service.metrics_series(
+            session,
+            project,
+            scope="adset",
+            entity_id=a["adsetId"],
+            metrics=CHART_METRICS,
+            since=since,
+            until=until,
+            granularity="day",
+        )["totals"]
+        for a in adsets
+    }
     return {
         "project": project,
         "layer": layer,
+        "adset_totals": adset_totals,
         "campaign": entities_service.campaign_view(row),
         "currency": currency,
         "metrics": metrics,
