@@ -42,6 +42,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The browser tests check pages, not storage: they run in the SQLite pass only.
     if os.environ.get(PG_URL_ENV):
         skipped_marks.append("browser")
+
     def skipped(item: pytest.Item) -> bool:
         return any(mark in item.keywords for mark in skipped_marks)
 

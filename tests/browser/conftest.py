@@ -128,9 +128,11 @@ def browser(live_server: str, tmp_path: Path) -> Iterator[Browser]:
             found = Browser(page, live_server)
             page.on(
                 "console",
-                lambda msg: found.errors.append(f"console: {msg.text} at {msg.location['url']}")
-                if msg.type == "error"
-                else None,
+                lambda msg: (
+                    found.errors.append(f"console: {msg.text} at {msg.location['url']}")
+                    if msg.type == "error"
+                    else None
+                ),
             )
             page.on("pageerror", lambda exc: found.errors.append(f"page error: {exc}"))
             yield found

@@ -150,13 +150,47 @@ def pending_queue(
     current = sess.current(request, ctx)
     views.require_read(current.principal)
     statuses = queue.statuses_from(status)
+    narrowing = queue.Narrowing.from_query(request.query_params)
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
     expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
-        data = queue.queue_page(session, ctx.settings.secret_key, project, found, statuses, cursor)
+        data = queue.queue_page(
+            session, ctx.settings.secret_key, project, found, statuses, cursor, narrowing
+        )
     return page(request, ctx, "pending.html", data)
+
+
+@router.post("/projects/{projectId}/layers/{layerId}/pending/bulk")
+@guarded
+def decide_bulk(request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str) -> Response:
+    current = sess.current(request, ctx)
+    form = render.form_fields(raw)
+    sess.check_csrf(request, ctx, form.get("csrf"))
+    verb = form.get("verb", "")
+    if verb not in ("approve", "reject"):
+        raise errors.validation("verb", "must be approve or reject")
+    narrowing = queue.Narrowing.from_query(form)
+    with read_session(ctx.session_factory) as session:
+        project = views.visible_project(session, current.principal, projectId)
+        found = views.find_layer(session, project, layerId)
+        if form.get("scope") == "matching":
+            ids = queue.matching_ids(session, project, found, narrowing)
+        else:
+            ids = render.form_lists(raw).get("ids", [])
+    outcome = queue.decide_many(
+        ctx,
+        principal=current.principal,
+        project=project,
+        layer=found,
+        pending_ids=ids,
+        verb=verb,
+        text=form.get("text", ""),
+        request_id=request.state.request_id,
+    )
+    back = f"/app/projects/{project.id}/layers/{found.id}/pending?status=pending{narrowing.query()}"
+    return redirect(request, ctx, back, ("ok" if outcome.ok else "error", outcome.message))
 
 
 @router.get("/projects/{projectId}/layers/{layerId}/pending/{pendingId}")

@@ -13,13 +13,14 @@ from adpilot.auth.service import Principal
 from adpilot.dashboard import charts
 from adpilot.dashboard import format as fmt
 from adpilot.entities import service as entities_service
-from adpilot.entities.models import Ad, AdSet, Campaign
+from adpilot.entities.models import Ad, AdsContent, AdSet, Campaign
 from adpilot.gate import service as gate_service
 from adpilot.kit.clock import utcnow
 from adpilot.kit.pagination import ListQuery
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import AdAccount, Layer, Project
 from adpilot.pending import service as pending_service
+from adpilot.pending.models import PendingAction
 from adpilot.runs import service as runs_service
 
 PLATFORMS = ("meta", "tiktok", "apple")
@@ -159,6 +160,71 @@ def campaign_links(session: Session, refs: Iterable[tuple[str, str]]) -> dict[st
     return links
 
 
+def creative_names(
+    session: Session, project: Project, rows: Iterable[dict[str, Any]]
+) -> dict[str, str]:
+    """Creative library id → its name, for the creatives the rows' values mention."""
+    ids = {
+        str(block["adsContentId"])
+        for r in rows
+        for block in (r.get("currentValue") or {}, r.get("newValue") or {})
+        if block.get("adsContentId")
+    }
+    if not ids:
+        return {}
+    found = session.execute(
+        select(AdsContent.id, AdsContent.name).where(
+            AdsContent.id.in_(ids), AdsContent.project_id == project.id
+        )
+    )
+    return {content_id: name for content_id, name in found}
+
+
+# A change's life after the run, as the run page shows it: (badge class, words).
+LIFE = {
+    "pending": ("queued", "Awaiting approval"),
+    "approved": ("approved", "Approved · sending"),
+    "dispatched": ("dispatched", "Sent"),
+    "dispatch_failed": ("dispatch_failed", "Failed"),
+    "rejected": ("rejected", "Rejected"),
+    "expired": ("expired", "Expired"),
+}
+OUTCOME_LIFE = {
+    "queued": ("queued", "Queued"),
+    "dispatched": ("dispatched", "Sent"),
+    "dispatch_failed": ("dispatch_failed", "Failed"),
+    "held": ("held", "Held"),
+    "denied": ("denied", "Denied"),
+    "dry_run": ("dry_run", "Dry run"),
+}
+
+
+def change_states(session: Session, changes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each pending row's status now (approved, sent, failed, rejected or expired), by id."""
+    ids = [c["pendingId"] for c in changes if c.get("pendingId")]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(
+            PendingAction.id,
+            PendingAction.status,
+            PendingAction.rejection_reason,
+            PendingAction.dispatch_failure_reason,
+        ).where(PendingAction.id.in_(ids))
+    )
+    states = {}
+    for pending_id, status, rejection, failure in rows:
+        key = "expired" if status == "rejected" and rejection == "expired" else status
+        css, words = LIFE[key]
+        states[pending_id] = {
+            "status": status,
+            "css": css,
+            "words": words,
+            "reason": failure if status == "dispatch_failed" else None,
+        }
+    return states
+
+
 def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
     run = runs_service.get_run(session, project, run_id)
     body = runs_service.run_to_api(run)
@@ -168,6 +234,7 @@ def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
     outcomes: dict[str, int] = {}
     for change in changes:
         outcomes[change["outcome"]] = outcomes.get(change["outcome"], 0) + 1
+    states = change_states(session, changes)
     return {
         "project": project,
         "layer": layer,
@@ -175,7 +242,13 @@ def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
         "currency": currency_of(account),
         "changes": changes,
         "outcomes": outcomes,
+        "states": states,
+        "outcome_life": OUTCOME_LIFE,
+        # Refresh while the run works or an approved change is still on its way.
+        "in_flight": body["status"] == "running"
+        or any(s["status"] == "approved" for s in states.values()),
         "campaign_of": campaign_links(session, ((c["entityType"], c["entityId"]) for c in changes)),
+        "names": creative_names(session, project, changes),
     }
 
 
@@ -219,17 +292,29 @@ def campaign_page(
     def money_tick(cents: float) -> str:
         return fmt.money(cents, currency).replace(".00", "")
 
-    spend = charts.bar_chart(
-        "Daily spend", "spend", _series(metrics["series"], "spendCents"), money_tick, fmt.short_date
-    )
-    cpa = charts.line_chart(
-        "Daily CPA",
-        "cpa",
-        _series(metrics["series"], "cpaCents"),
-        money_tick,
-        fmt.short_date,
-        reference=layer.target_cpa_cents,
-    )
+    spend = [
+        charts.bar_chart(
+            "Daily spend",
+            "spend",
+            _series(metrics["series"], "spendCents"),
+            money_tick,
+            fmt.short_date,
+            size=size,
+        )
+        for size in (charts.WIDE, charts.NARROW)
+    ]
+    cpa = [
+        charts.line_chart(
+            "Daily CPA",
+            "cpa",
+            _series(metrics["series"], "cpaCents"),
+            money_tick,
+            fmt.short_date,
+            reference=layer.target_cpa_cents,
+            size=size,
+        )
+        for size in (charts.WIDE, charts.NARROW)
+    ]
     adsets = entities_service.list_adsets(
         session,
         project,
