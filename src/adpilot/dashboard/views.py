@@ -225,6 +225,16 @@ def change_states(session: Session, changes: list[dict[str, Any]]) -> dict[str, 
     return states
 
 
+def refresh_seconds(run_status: str, statuses: list[str]) -> int | None:
+    """How often the run page refreshes itself: fast while something is in flight, slowly while
+    changes await a decision, not at all once everything is settled."""
+    if run_status == "running" or "approved" in statuses:
+        return 2
+    if "pending" in statuses:
+        return 10
+    return None
+
+
 def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
     run = runs_service.get_run(session, project, run_id)
     body = runs_service.run_to_api(run)
@@ -244,9 +254,7 @@ def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
         "outcomes": outcomes,
         "states": states,
         "outcome_life": OUTCOME_LIFE,
-        # Refresh while the run works or an approved change is still on its way.
-        "in_flight": body["status"] == "running"
-        or any(s["status"] == "approved" for s in states.values()),
+        "refresh": refresh_seconds(body["status"], [s["status"] for s in states.values()]),
         "campaign_of": campaign_links(session, ((c["entityType"], c["entityId"]) for c in changes)),
         "names": creative_names(session, project, changes),
     }
