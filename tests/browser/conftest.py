@@ -22,6 +22,7 @@ CHROMIUM = Path(os.environ.get("ADPILOT_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
+MAX_SHOT_HEIGHT = 1800
 # Quiet and reproducible: no GPU, no QUIC, no first-run or background traffic of its own.
 CHROMIUM_ARGS = [
     "--headless",
@@ -104,9 +105,15 @@ class Browser:
         return overflow
 
     def screenshot(self, name: str) -> None:
+        """The page from the top, at most about two screens tall (long queues are cut)."""
         size = self.page.viewport_size
+        height: int = self.page.evaluate("() => document.documentElement.scrollHeight")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{size['width']}.png"), full_page=True)
+        self.page.screenshot(
+            path=str(SCREENSHOTS / f"{name}-{size['width']}.png"),
+            full_page=True,
+            clip={"x": 0, "y": 0, "width": size["width"], "height": min(height, MAX_SHOT_HEIGHT)},
+        )
 
 
 @pytest.fixture()

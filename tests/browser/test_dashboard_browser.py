@@ -60,6 +60,14 @@ def test_every_page_fits_a_desktop_and_a_phone(
             assert response.status == 200, name
             assert browser.page_overflow() <= 0, f"{name} scrolls sideways at {size['width']} px"
             browser.screenshot(name)
+    # On the phone the campaign's charts span the card and their labels stay readable.
+    browser.goto(pages["campaign"])
+    chart = browser.page.locator("svg.chart-narrow[data-series=spend]")
+    box = chart.bounding_box()
+    assert box is not None and box["width"] >= 320 and box["height"] >= 200
+    label = chart.locator("text.tick").first.bounding_box()
+    assert label is not None and label["height"] >= 11
+    assert not browser.page.locator("svg.chart-wide[data-series=spend]").is_visible()
 
 
 def pending_path(boot: dict[str, Any]) -> str:
