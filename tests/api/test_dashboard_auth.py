@@ -231,3 +231,26 @@ def test_cookies_are_secure_over_https_and_behind_a_trusted_proxy(
         assert "; secure" in sign_in_cookie("http://testserver", proxied)
     finally:
         settings.dashboard_trust_proxy = False
+
+
+def test_signing_in_again_ends_the_browsers_previous_session(
+    client: TestClient, boot: dict[str, Any]
+) -> None:
+    sign_in(client, boot["customerKey"])
+    first = client.cookies["adpilot_session"]
+    # Another tab shows the sign-in form; the browser still sends the first session's cookie.
+    client.cookies.clear()
+    token = form_value(client.get("/app").text, "signin_token")
+    signin = client.cookies["adpilot_signin"]
+    client.cookies.clear()
+    answer = client.post(
+        "/app/sign-in",
+        data={"signin_token": token, "key": boot["partnerKey"]},
+        headers={"Cookie": f"adpilot_session={first}; adpilot_signin={signin}"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert first not in answer.headers["set-cookie"]
+    client.cookies.clear()
+    client.cookies.set("adpilot_session", first, path="/app")
+    assert client.get(f"/app/projects/{boot['projectId']}").status_code == 401

@@ -154,6 +154,8 @@ def _clear(request: Request, response: Response, name: str) -> None:
 
 
 def sign_in(request: Request, response: Response, ctx: AppContext, principal: Principal) -> None:
+    # Signing in again (perhaps with another key) ends the session this browser had.
+    _revoke(ctx, request.cookies.get(SESSION_COOKIE))
     token = open_session(ctx, principal)
     _set(request, response, SESSION_COOKIE, token, ctx.settings.dashboard_session_hours * 3600)
     _clear(request, response, SIGNIN_COOKIE)
@@ -161,16 +163,21 @@ def sign_in(request: Request, response: Response, ctx: AppContext, principal: Pr
 
 def sign_out(request: Request, response: Response, ctx: AppContext | None = None) -> None:
     """Forget the cookie and, when asked, revoke the session so a copied cookie is dead too."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if ctx is not None and token:
-        with transaction(ctx.session_factory) as session:
-            session.execute(
-                update(DashboardSession)
-                .where(DashboardSession.id == _row_id(token))
-                .where(DashboardSession.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
+    if ctx is not None:
+        _revoke(ctx, request.cookies.get(SESSION_COOKIE))
     _clear(request, response, SESSION_COOKIE)
+
+
+def _revoke(ctx: AppContext, token: str | None) -> None:
+    if not token:
+        return
+    with transaction(ctx.session_factory) as session:
+        session.execute(
+            update(DashboardSession)
+            .where(DashboardSession.id == _row_id(token))
+            .where(DashboardSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
 # --- the sign-in form's own CSRF token (double-submit: there is no session to bind it to yet) ---
