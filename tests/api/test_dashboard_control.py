@@ -112,6 +112,11 @@ def test_write_classes_and_layer_settings_are_saved_from_their_forms(
         data={"csrf": csrf, "target_cpa": "twelve", "schedule": "", "creative_slots": "4"},
     )
     assert "Target CPA must be an amount such as 12.50." in bad.text
+    too_many = client.post(
+        f"{layer_url(boot)}/settings/settings",
+        data={"csrf": csrf, "target_cpa": "", "schedule": "", "creative_slots": "11"},
+    )
+    assert "Creative slots: Input should be less than or equal to 10." in too_many.text
     bad_cron = client.post(
         f"{layer_url(boot)}/settings/settings",
         data={"csrf": csrf, "target_cpa": "", "schedule": "every day", "creative_slots": "4"},

@@ -3,8 +3,8 @@ and layer settings, each applied through the same service (and audit) as the API
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from adpilot import errors
 from adpilot.auth.service import Principal
 from adpilot.dashboard import format as fmt
+from adpilot.dashboard.queue import Outcome
 from adpilot.db import transaction
 from adpilot.deps import AppContext
 from adpilot.gate import service as gate_service
@@ -24,12 +25,6 @@ from adpilot.layers.schemas import LayerSettingsPatch, WriteClassesPatch
 from adpilot.platforms.base import ACTION_TYPES
 
 POLICY_SCOPE = "ads:write:policy"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    message: str
 
 
 class Refused(Exception):
@@ -71,7 +66,9 @@ def money_cents(raw: str, field: str) -> int | None:
 
 def _sentence(err: ValidationError) -> str:
     first = err.errors()[0]
-    where = " ".join(fmt.label(str(p)) for p in first["loc"] if isinstance(p, str)) or "Value"
+    # The body's field names are camelCase (`creativeSlots`): say them as words.
+    names = [re.sub(r"(?<!^)(?=[A-Z])", "_", p).lower() for p in first["loc"] if isinstance(p, str)]
+    where = fmt.label(names[-1]) if names else "Value"
     return f"{where}: {first['msg'].rstrip('.')}."
 
 

@@ -163,6 +163,8 @@ def one_row(session: Session, project: Project, layer: Layer, pending_id: str) -
 
 @dataclass(frozen=True)
 class Outcome:
+    """What a form did, as the one-time message the next page shows."""
+
     ok: bool
     message: str
 
