@@ -30,7 +30,9 @@ PYTEST := $(BIN)/python -m pytest -n 3
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
 # Redis-backed tests need a Redis: mandatory under CI, run whenever one is reachable.
+# Browser tests run in this pass only, on Debian's Chromium (installed here when missing and root).
 test-sqlite: $(STAMP)
+	@scripts/ensure_chromium.sh
 	@if [ -n "$$CI" ] || $(BIN)/python scripts/redis_reachable.py "$(REDIS_TEST_URL)"; then \
 	  ADPILOT_TEST_REDIS_URL="$(REDIS_TEST_URL)" $(PYTEST); \
 	else \

@@ -36,13 +36,20 @@ REDIS_URL_ENV = "ADPILOT_TEST_REDIS_URL"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Redis-backed tests run when the Makefile says Redis is there (always under CI); otherwise
-    they are deselected, the way the PostgreSQL pass is not run on a machine without PostgreSQL."""
-    if os.environ.get(REDIS_URL_ENV):
-        return
-    deselected = [item for item in items if "redis" in item.keywords]
+    they are deselected, the way the PostgreSQL pass is not run on a machine without PostgreSQL.
+    Browser tests are deselected in the PostgreSQL pass."""
+    skipped_marks = [] if os.environ.get(REDIS_URL_ENV) else ["redis"]
+    # The browser tests check pages, not storage: they run in the SQLite pass only.
+    if os.environ.get(PG_URL_ENV):
+        skipped_marks.append("browser")
+
+    def skipped(item: pytest.Item) -> bool:
+        return any(mark in item.keywords for mark in skipped_marks)
+
+    deselected = [item for item in items if skipped(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if "redis" not in item.keywords]
+        items[:] = [item for item in items if not skipped(item)]
 
 
 def _worker_database(url: str) -> str:

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     )
     webhook_timeout_sec: float = 10.0
 
+    # Dashboard sessions: signed out after this long without a page view, and after this long
+    # in any case; `dashboard_trust_proxy` reads X-Forwarded-Proto from a TLS-terminating proxy
+    # so cookies get `Secure` when the browser's side is HTTPS.
+    dashboard_idle_minutes: int = Field(120, ge=1)
+    dashboard_session_hours: int = Field(12, ge=1)
+    dashboard_trust_proxy: bool = False
+
     # Platform edges.
     platform_timeout_sec: float = 30.0
     # Retries inside one platform call (seconds between attempts); a platform's own Retry-After

@@ -2,6 +2,7 @@
 
 from adpilot.audit.models import AuditEvent
 from adpilot.auth.models import ApiKey, Organization
+from adpilot.dashboard.models import DashboardSession
 from adpilot.db import Base
 from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetBreakdown, Campaign
 from adpilot.gate.models import Verdict
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignAuthority",
+    "DashboardSession",
     "IdempotencyRecord",
     "Job",
     "Layer",

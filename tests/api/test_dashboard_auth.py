@@ -31,7 +31,7 @@ def test_a_customer_key_signs_in_to_its_project(client: TestClient, boot: dict[s
     )
     assert response.status_code == 303
     cookie = response.headers["set-cookie"].lower()
-    assert "adpilot_key=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    assert "adpilot_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
     assert "path=/app" in cookie
     page = client.get("/app")
     assert page.status_code == 200
@@ -53,7 +53,7 @@ def test_a_bad_key_is_refused_with_a_message(client: TestClient, boot: dict[str,
     page = sign_in(client, "adp_live_nope")
     assert page.status_code == 401
     assert "malformed" in page.text
-    assert "adpilot_key" not in client.cookies
+    assert "adpilot_session" not in client.cookies
     secret = "x" * 43
     unknown = sign_in(client, f"adp_live_{'a' * 16}_{secret}")
     assert unknown.status_code == 401 and "unknown or revoked" in unknown.text
@@ -70,7 +70,7 @@ def test_a_killed_key_is_sent_back_to_sign_in(
     page = client.get(f"/app/projects/{boot['projectId']}")
     assert page.status_code == 401
     assert "killed" in page.text and 'name="key"' in page.text
-    assert "adpilot_key" not in client.cookies
+    assert "adpilot_session" not in client.cookies
     again = sign_in(client, boot["customerKey"])
     assert again.status_code == 401 and "killed" in again.text
 
@@ -80,7 +80,7 @@ def test_a_sign_in_post_without_the_form_token_is_refused(
 ) -> None:
     response = client.post("/app/sign-in", data={"key": boot["customerKey"]})
     assert response.status_code == 403
-    assert "adpilot_key" not in client.cookies
+    assert "adpilot_session" not in client.cookies
 
 
 def test_next_never_leaves_the_dashboard(client: TestClient, boot: dict[str, Any]) -> None:
@@ -130,10 +130,10 @@ def test_sign_out_needs_the_token_and_clears_the_cookie(
     page = sign_in(client, boot["customerKey"])
     refused = client.post("/app/sign-out", data={})
     assert refused.status_code == 403
-    assert "adpilot_key" in client.cookies
+    assert "adpilot_session" in client.cookies
     out = client.post("/app/sign-out", data={"csrf": form_value(page.text, "csrf")})
     assert out.status_code == 200 and 'name="key"' in out.text
-    assert "adpilot_key" not in client.cookies
+    assert "adpilot_session" not in client.cookies
     assert client.get(f"/app/projects/{boot['projectId']}").status_code == 401
 
 
@@ -142,3 +142,116 @@ def test_static_files_are_served_locally(client: TestClient) -> None:
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert client.get("/app/static/htmx.min.js").status_code == 200
     assert client.get("/app/static/..%2Froutes.py").status_code == 404
+
+
+def _session_cookie(response_cookie_header: str) -> str:
+    value = response_cookie_header.split("adpilot_session=", 1)[1].split(";", 1)[0]
+    return value
+
+
+def test_the_session_cookie_holds_no_api_key(client: TestClient, boot: dict[str, Any]) -> None:
+    sign_in(client, boot["customerKey"])
+    token = client.cookies["adpilot_session"]
+    assert token and boot["customerKey"] not in token
+    # adp_<env>_<16-char public id>_<secret>; the secret itself may contain "_".
+    _adp, _env, public_id, secret = boot["customerKey"].split("_", 3)
+    assert secret not in token and public_id not in token and "adp_" not in token
+
+
+def test_sign_out_revokes_the_session_even_for_a_copied_cookie(
+    client: TestClient, boot: dict[str, Any]
+) -> None:
+    page = sign_in(client, boot["customerKey"])
+    copied = client.cookies["adpilot_session"]
+    client.post("/app/sign-out", data={"csrf": form_value(page.text, "csrf")})
+    client.cookies.set("adpilot_session", copied, path="/app")
+    again = client.get(f"/app/projects/{boot['projectId']}")
+    assert again.status_code == 401 and "signed out" in again.text
+
+
+def test_an_idle_session_expires_and_so_does_an_old_one(
+    client: TestClient, boot: dict[str, Any], settings: Settings
+) -> None:
+    import datetime as dt
+
+    import time_machine
+
+    project_page = f"/app/projects/{boot['projectId']}"
+    now = dt.datetime.now(dt.UTC)
+    idle = dt.timedelta(minutes=settings.dashboard_idle_minutes)
+    with time_machine.travel(now, tick=False) as traveller:
+        sign_in(client, boot["customerKey"])
+        # Viewing pages keeps it alive past the idle limit…
+        for _ in range(3):
+            traveller.shift(idle - dt.timedelta(minutes=5))
+            assert client.get(project_page).status_code == 200
+        # …but not past the idle limit without a page view.
+        traveller.shift(idle + dt.timedelta(minutes=1))
+        expired = client.get(project_page)
+        assert expired.status_code == 401 and "expired" in expired.text
+
+    with time_machine.travel(now, tick=False) as traveller:
+        sign_in(client, boot["customerKey"])
+        token = client.cookies["adpilot_session"]
+        absolute = dt.timedelta(hours=settings.dashboard_session_hours)
+        steps = int(absolute / (idle / 2))
+        for _ in range(steps - 1):
+            traveller.shift(idle / 2)
+            assert client.get(project_page).status_code == 200
+        traveller.shift(idle)
+        # The browser drops the cookie at its Max-Age; the server refuses a kept copy as well.
+        client.cookies.set("adpilot_session", token, path="/app")
+        old = client.get(project_page)
+        assert old.status_code == 401 and "expired" in old.text
+
+
+def test_cookies_are_secure_over_https_and_behind_a_trusted_proxy(
+    client: TestClient, boot: dict[str, Any], settings: Settings
+) -> None:
+    def sign_in_cookie(base: str, headers: dict[str, str]) -> str:
+        form = client.get(f"{base}/app", headers=headers)
+        token = form_value(form.text, "signin_token")
+        # Sent by hand: a client on plain http would rightly keep a Secure cookie to itself.
+        client.cookies.clear()
+        response = client.post(
+            f"{base}/app/sign-in",
+            data={"signin_token": token, "key": boot["customerKey"], "next": "/app"},
+            headers={**headers, "Cookie": f"adpilot_signin={token}"},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        client.cookies.clear()
+        return response.headers["set-cookie"].lower()
+
+    assert "; secure" in sign_in_cookie("https://testserver", {})
+    proxied = {"X-Forwarded-Proto": "https"}
+    # An untrusted X-Forwarded-Proto is anyone's to send: not believed by default.
+    assert "; secure" not in sign_in_cookie("http://testserver", proxied)
+    settings.dashboard_trust_proxy = True
+    try:
+        assert "; secure" in sign_in_cookie("http://testserver", proxied)
+    finally:
+        settings.dashboard_trust_proxy = False
+
+
+def test_signing_in_again_ends_the_browsers_previous_session(
+    client: TestClient, boot: dict[str, Any]
+) -> None:
+    sign_in(client, boot["customerKey"])
+    first = client.cookies["adpilot_session"]
+    # Another tab shows the sign-in form; the browser still sends the first session's cookie.
+    client.cookies.clear()
+    token = form_value(client.get("/app").text, "signin_token")
+    signin = client.cookies["adpilot_signin"]
+    client.cookies.clear()
+    answer = client.post(
+        "/app/sign-in",
+        data={"signin_token": token, "key": boot["partnerKey"]},
+        headers={"Cookie": f"adpilot_session={first}; adpilot_signin={signin}"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert first not in answer.headers["set-cookie"]
+    client.cookies.clear()
+    client.cookies.set("adpilot_session", first, path="/app")
+    assert client.get(f"/app/projects/{boot['projectId']}").status_code == 401

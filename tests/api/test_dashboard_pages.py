@@ -6,7 +6,6 @@ import datetime as dt
 import re
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 from sqlalchemy import func, select, update
@@ -19,38 +18,15 @@ from adpilot.entities.models import Ad, AdDailyMetric
 from adpilot.kit.clock import utcnow
 from adpilot.pending.models import PendingAction
 from adpilot.pending.workflows import dispatch_workflow_id
-from tests.api.test_dashboard_support import form_value, sign_in
+from tests.api.test_dashboard_support import (
+    api_row,
+    form_value,
+    pending_url,
+    queued_ids,
+    sign_in,
+)
+from tests.api.test_dashboard_support import run as run  # a fixture, re-exported
 from tests.conftest import Api
-
-
-@pytest.fixture()
-def run(partner: Api, boot: dict[str, Any], job_runtime: Any) -> dict[str, Any]:
-    """One completed Meta run, triggered the way a partner does."""
-    response = partner.post(
-        f"/v1/projects/{boot['projectId']}/ads/optimizer/run",
-        json={"layerId": boot["layers"]["meta_ads"], "platform": "meta_ads"},
-    )
-    assert response.status_code == 202, response.text
-    job_runtime.wait(response.json()["runId"], timeout=60)
-    body: dict[str, Any] = partner.get(response.json()["runUrl"]).json()
-    assert body["status"] == "completed", body["error"]
-    return body
-
-
-def pending_url(boot: dict[str, Any]) -> str:
-    return f"/app/projects/{boot['projectId']}/layers/{boot['layers']['meta_ads']}/pending"
-
-
-def api_row(partner: Api, boot: dict[str, Any], pending_id: str) -> dict[str, Any]:
-    path = f"/v1/projects/{boot['projectId']}/ads/meta/pending/{pending_id}"
-    row: dict[str, Any] = partner.get(path).json()
-    return row
-
-
-def queued_ids(run: dict[str, Any]) -> list[str]:
-    ids = [c["pendingId"] for c in run["changes"] if c["outcome"] == "queued"]
-    assert ids, "the bootstrap account's first run queues proposals (all axes default to draft)"
-    return ids
 
 
 def test_the_pending_page_lists_the_rows_a_run_queued(
@@ -66,7 +42,8 @@ def test_the_pending_page_lists_the_rows_a_run_queued(
     for row in api_rows:
         assert f'id="{row["pendingId"]}"' in page.text
         assert str(escape(row["summary"])) in page.text
-    assert page.text.count('action="' + pending_url(boot)) == 2 * len(api_rows)
+    for verb in ("approve", "reject"):
+        assert page.text.count(f'/{verb}" class="decide-form"') == len(api_rows)
     # The overview's badge counts the same rows.
     overview = client.get(f"/app/projects/{boot['projectId']}")
     assert f"{len(api_rows)} pending" in overview.text

@@ -128,6 +128,19 @@ def authenticate(session: Session, *, secret_key: str, presented: str) -> Princi
         raise errors.unauthenticated("The API key is unknown or revoked.")
     if not hmac.compare_digest(row.secret_hash, hash_secret(secret_key, secret)):
         raise errors.unauthenticated("The API key is unknown or revoked.")
+    return _principal(session, row)
+
+
+def principal_of_key(session: Session, key_id: str) -> Principal:
+    """The principal of a key already proven once (a dashboard session), re-checked as if it
+    were presented now: a revoked or killed key, or a suspended org, stops here."""
+    row = session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        raise errors.unauthenticated("The API key is unknown or revoked.")
+    return _principal(session, row)
+
+
+def _principal(session: Session, row: ApiKey) -> Principal:
     org = session.get(Organization, row.organization_id)
     assert org is not None
     if row.killed_at is not None:

@@ -6,10 +6,22 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 720
-HEIGHT = 240
-LEFT, RIGHT, TOP, BOTTOM = 72, 12, 14, 28
+RIGHT, TOP, BOTTOM = 12, 14, 28
 TICKS = 4
+
+
+@dataclass(frozen=True)
+class Size:
+    """A chart's drawing box; the page shows the one that fits the screen at near 1:1 scale,
+    so axis labels stay readable on a phone."""
+
+    width: int
+    height: int
+    left: int  # room for the value labels
+
+
+WIDE = Size(720, 240, 72)
+NARROW = Size(360, 240, 58)
 
 
 @dataclass(frozen=True)
@@ -35,12 +47,7 @@ class Mark:
 class Chart:
     title: str
     series: str
-    width: int = WIDTH
-    height: int = HEIGHT
-    left: int = LEFT
-    right: int = WIDTH - RIGHT
-    top: int = TOP
-    bottom: int = HEIGHT - BOTTOM
+    size: Size = WIDE
     ticks: list[Tick] = field(default_factory=list)
     x_labels: list[tuple[float, str]] = field(default_factory=list)
     bars: list[Mark] = field(default_factory=list)
@@ -48,6 +55,30 @@ class Chart:
     path: str = ""
     reference: Tick | None = None
     empty: bool = True
+
+    @property
+    def width(self) -> int:
+        return self.size.width
+
+    @property
+    def height(self) -> int:
+        return self.size.height
+
+    @property
+    def left(self) -> int:
+        return self.size.left
+
+    @property
+    def right(self) -> int:
+        return self.size.width - RIGHT
+
+    @property
+    def top(self) -> int:
+        return TOP
+
+    @property
+    def bottom(self) -> int:
+        return self.size.height - BOTTOM
 
 
 def nice_ceiling(value: float) -> float:
@@ -68,17 +99,18 @@ def _r(v: float) -> float:
 class _Frame:
     """Maps (day index, value) to SVG coordinates for one chart."""
 
-    def __init__(self, days: int, top_value: float) -> None:
+    def __init__(self, days: int, top_value: float, size: Size) -> None:
         self.days = max(days, 1)
         self.top_value = top_value
-        self.slot = (WIDTH - RIGHT - LEFT) / self.days
-        self.plot_height = HEIGHT - BOTTOM - TOP
+        self.size = size
+        self.slot = (size.width - RIGHT - size.left) / self.days
+        self.plot_height = size.height - BOTTOM - TOP
 
     def x_center(self, index: int) -> float:
-        return _r(LEFT + (index + 0.5) * self.slot)
+        return _r(self.size.left + (index + 0.5) * self.slot)
 
     def y(self, value: float) -> float:
-        return _r(HEIGHT - BOTTOM - (value / self.top_value) * self.plot_height)
+        return _r(self.size.height - BOTTOM - (value / self.top_value) * self.plot_height)
 
 
 def _axes(
@@ -101,10 +133,11 @@ def bar_chart(
     points: Sequence[tuple[str, int | None]],
     fmt: Callable[[float], str],
     date_fmt: Callable[[str], str],
+    size: Size = WIDE,
 ) -> Chart:
     """One bar per day; days without a value draw nothing."""
     present = [v for _, v in points if v is not None]
-    frame = _Frame(len(points), nice_ceiling(max(present, default=0)))
+    frame = _Frame(len(points), nice_ceiling(max(present, default=0)), size)
     ticks, x_labels = _axes(frame, [d for d, _ in points], fmt, date_fmt)
     bar_width = frame.slot * 0.7
     bars = [
@@ -120,7 +153,9 @@ def bar_chart(
         for i, (day, value) in enumerate(points)
         if value is not None
     ]
-    return Chart(title, series, ticks=ticks, x_labels=x_labels, bars=bars, empty=not any(present))
+    return Chart(
+        title, series, size, ticks=ticks, x_labels=x_labels, bars=bars, empty=not any(present)
+    )
 
 
 def line_chart(
@@ -131,12 +166,13 @@ def line_chart(
     date_fmt: Callable[[str], str],
     reference: int | None = None,
     reference_label: str = "target",
+    size: Size = WIDE,
 ) -> Chart:
     """A line through the days that have a value; a missing day breaks the line (a CPA with no
     conversions is undefined, not zero)."""
     present = [v for _, v in points if v is not None]
     highest = max([*present, reference or 0], default=0)
-    frame = _Frame(len(points), nice_ceiling(highest))
+    frame = _Frame(len(points), nice_ceiling(highest), size)
     ticks, x_labels = _axes(frame, [d for d, _ in points], fmt, date_fmt)
     dots: list[Mark] = []
     segments: list[str] = []
@@ -157,6 +193,7 @@ def line_chart(
     return Chart(
         title,
         series,
+        size,
         ticks=ticks,
         x_labels=x_labels,
         dots=dots,

@@ -73,9 +73,12 @@ def entity_name(entity_type: str) -> str:
     return ENTITY_NAMES.get(entity_type, entity_type)
 
 
-def _one_value(key: str, value: Any, currency: str) -> str:
+def _one_value(key: str, value: Any, currency: str, names: Mapping[str, str]) -> str:
     if value is None:
         return "none"
+    if key == "adsContentId":
+        # The creative's name; the raw library id only when the creative is gone.
+        return f"“{names[value]}”" if value in names else str(value)
     if key.endswith("Cents") and isinstance(value, int | float):
         return money(value, currency)
     if key == "dayparts" and isinstance(value, list):
@@ -90,18 +93,25 @@ def values(block: Mapping[str, Any] | None, currency: str) -> str:
     if not block:
         return "—"
     return "; ".join(
-        f"{VALUE_NAMES.get(key, key)} {_one_value(key, value, currency)}"
+        f"{VALUE_NAMES.get(key, key)} {_one_value(key, value, currency, {})}"
         for key, value in block.items()
     )
 
 
-def change(current: Mapping[str, Any], new: Mapping[str, Any], currency: str) -> str:
-    """A change as before → after per value: `Daily budget: $50.00 → $75.00`."""
+def change(
+    current: Mapping[str, Any],
+    new: Mapping[str, Any],
+    currency: str,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """A change as before → after per value: `Daily budget: $50.00 → $75.00`; creatives by
+    name when `names` knows them."""
+    names = names or {}
     keys = [*current, *(k for k in new if k not in current)]
     parts = []
     for key in keys:
-        before = _one_value(key, current[key], currency) if key in current else "—"
-        after = _one_value(key, new[key], currency) if key in new else "—"
+        before = _one_value(key, current[key], currency, names) if key in current else "—"
+        after = _one_value(key, new[key], currency, names) if key in new else "—"
         name = VALUE_NAMES.get(key, key)
         parts.append(f"{name[:1].upper()}{name[1:]}: {before} → {after}")
     return "; ".join(parts) or "—"

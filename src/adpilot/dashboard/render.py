@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from adpilot import errors
 from adpilot.dashboard import format as fmt
+from adpilot.dashboard import reasons
 from adpilot.dashboard import session as sess
 from adpilot.deps import AppContext
 
@@ -29,6 +30,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.filters.update(fmt.FILTERS)
+env.filters["reason"] = reasons.sentence
 
 
 @functools.cache
@@ -111,7 +113,13 @@ def signin_page(
         request,
         ctx,
         "signin.html",
-        {"message": message, "signin_token": token, "next_path": safe_next(next_path)},
+        {
+            "message": message,
+            "signin_token": token,
+            "next_path": safe_next(next_path),
+            "idle_minutes": ctx.settings.dashboard_idle_minutes,
+            "session_hours": ctx.settings.dashboard_session_hours,
+        },
         status=status,
     )
     sess.remember_signin_token(request, response, token)
@@ -135,6 +143,11 @@ def form_fields(raw: bytes) -> dict[str, str]:
     """An urlencoded form body (what a plain HTML form posts), first value of each field."""
     parsed = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
     return {name: values[0] for name, values in parsed.items()}
+
+
+def form_lists(raw: bytes) -> dict[str, list[str]]:
+    """Every value of each field (ticked checkboxes share a name)."""
+    return parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=False)
 
 
 P = ParamSpec("P")

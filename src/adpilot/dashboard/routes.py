@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from adpilot import errors
-from adpilot.dashboard import queue, render, views
+from adpilot.dashboard import control, queue, render, views
 from adpilot.dashboard import session as sess
 from adpilot.dashboard.render import guarded, page, redirect
 from adpilot.db import read_session
@@ -27,7 +27,7 @@ STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg
 @router.get("")
 @guarded
 def home(request: Request, ctx: Ctx) -> Response:
-    if not request.cookies.get(sess.KEY_COOKIE):
+    if not request.cookies.get(sess.SESSION_COOKIE):
         return render.signin_page(request, ctx, next_path=request.query_params.get("next", "/app"))
     current = sess.current(request, ctx)
     views.require_read(current.principal)
@@ -53,13 +53,13 @@ def sign_in(request: Request, ctx: Ctx, raw: RawBody) -> Response:
         )
     key = form.get("key", "").strip()
     try:
-        sess.authenticate(ctx, key)
+        principal = sess.authenticate(ctx, key)
     except errors.ApiError as err:
         return render.signin_page(
             request, ctx, message=err.message, status=401, next_path=next_path
         )
     response = redirect(request, ctx, next_path)
-    sess.sign_in(request, response, key)
+    sess.sign_in(request, response, ctx, principal)
     return response
 
 
@@ -68,7 +68,7 @@ def sign_in(request: Request, ctx: Ctx, raw: RawBody) -> Response:
 def sign_out(request: Request, ctx: Ctx, raw: RawBody) -> Response:
     sess.check_csrf(request, ctx, render.form_fields(raw).get("csrf"))
     response = redirect(request, ctx, "/app")
-    sess.sign_out(request, response)
+    sess.sign_out(request, response, ctx)
     return response
 
 
@@ -150,13 +150,47 @@ def pending_queue(
     current = sess.current(request, ctx)
     views.require_read(current.principal)
     statuses = queue.statuses_from(status)
+    narrowing = queue.Narrowing.from_query(request.query_params)
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
     expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
-        data = queue.queue_page(session, ctx.settings.secret_key, project, found, statuses, cursor)
+        data = queue.queue_page(
+            session, ctx.settings.secret_key, project, found, statuses, cursor, narrowing
+        )
     return page(request, ctx, "pending.html", data)
+
+
+@router.post("/projects/{projectId}/layers/{layerId}/pending/bulk")
+@guarded
+def decide_bulk(request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str) -> Response:
+    current = sess.current(request, ctx)
+    form = render.form_fields(raw)
+    sess.check_csrf(request, ctx, form.get("csrf"))
+    verb = form.get("verb", "")
+    if verb not in ("approve", "reject"):
+        raise errors.validation("verb", "must be approve or reject")
+    narrowing = queue.Narrowing.from_query(form)
+    with read_session(ctx.session_factory) as session:
+        project = views.visible_project(session, current.principal, projectId)
+        found = views.find_layer(session, project, layerId)
+        if form.get("scope") == "matching":
+            ids = queue.matching_ids(session, project, found, narrowing)
+        else:
+            ids = render.form_lists(raw).get("ids", [])
+    outcome = queue.decide_many(
+        ctx,
+        principal=current.principal,
+        project=project,
+        layer=found,
+        pending_ids=ids,
+        verb=verb,
+        text=form.get("text", ""),
+        request_id=request.state.request_id,
+    )
+    back = f"/app/projects/{project.id}/layers/{found.id}/pending?status=pending{narrowing.query()}"
+    return redirect(request, ctx, back, ("ok" if outcome.ok else "error", outcome.message))
 
 
 @router.get("/projects/{projectId}/layers/{layerId}/pending/{pendingId}")
@@ -220,3 +254,42 @@ def reject(
     request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, pendingId: str
 ) -> Response:
     return _decide(request, ctx, raw, projectId, layerId, pendingId, "reject")
+
+
+# --- the customer's controls ----------------------------------------------------------------
+
+
+@router.post("/projects/{projectId}/layers/{layerId}/settings/{what}")
+@guarded
+def change_layer(
+    request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, what: str
+) -> Response:
+    current = sess.current(request, ctx)
+    form = render.form_fields(raw)
+    sess.check_csrf(request, ctx, form.get("csrf"))
+    with read_session(ctx.session_factory) as session:
+        project = views.visible_project(session, current.principal, projectId)
+        found = views.find_layer(session, project, layerId)
+    outcome = control.change_layer(
+        ctx, current.principal, request.state.request_id, found, what, form
+    )
+    back = f"/app/projects/{project.id}/layers/{found.id}"
+    return redirect(request, ctx, back, ("ok" if outcome.ok else "error", outcome.message))
+
+
+@router.post("/projects/{projectId}/campaigns/{campaignId}/authority")
+@guarded
+def change_campaign(
+    request: Request, ctx: Ctx, raw: RawBody, projectId: str, campaignId: str
+) -> Response:
+    current = sess.current(request, ctx)
+    form = render.form_fields(raw)
+    sess.check_csrf(request, ctx, form.get("csrf"))
+    with read_session(ctx.session_factory) as session:
+        project = views.visible_project(session, current.principal, projectId)
+        found = views.campaign_layer(session, project, campaignId)
+    outcome = control.change_campaign(
+        ctx, current.principal, request.state.request_id, found, campaignId, form
+    )
+    back = f"/app/projects/{project.id}/campaigns/{campaignId}"
+    return redirect(request, ctx, back, ("ok" if outcome.ok else "error", outcome.message))

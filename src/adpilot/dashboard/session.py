@@ -1,8 +1,9 @@
-"""Dashboard sign-in: the API key in an HttpOnly cookie, CSRF tokens, one-shot flash messages."""
+"""Dashboard sign-in: server-side sessions behind an HttpOnly cookie, CSRF tokens, flashes."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -11,23 +12,28 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy import update
 
 from adpilot import errors
 from adpilot.auth import service as auth_service
 from adpilot.auth.service import Principal
-from adpilot.db import read_session
+from adpilot.dashboard.models import DashboardSession
+from adpilot.db import read_session, transaction
 from adpilot.deps import AppContext
+from adpilot.kit.clock import utcnow
 
-# Path=/app: the key never rides along on API calls or anywhere else on the host.
+# Path=/app: the session never rides along on API calls or anywhere else on the host.
 COOKIE_PATH = "/app"
-KEY_COOKIE = "adpilot_key"
+SESSION_COOKIE = "adpilot_session"
 SIGNIN_COOKIE = "adpilot_signin"
 FLASH_COOKIE = "adpilot_flash"
-SESSION_MAX_AGE = 12 * 60 * 60
+# A page view moves the idle clock at most this often: one write a minute, not one per request.
+TOUCH_EVERY = dt.timedelta(minutes=1)
+EXPIRED = "Your session has expired. Please sign in again."
 
 
 class SignInRequired(Exception):
-    """No usable key: the page answers with the sign-in form (and forgets the cookie)."""
+    """No usable session: the page answers with the sign-in form (and forgets the cookie)."""
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or "")
@@ -49,10 +55,8 @@ def _sign(secret: str, purpose: str, value: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def csrf_token(secret: str, key: str) -> str:
-    """Per-session token: derived from the signed-in key, so it needs no server-side state and
-    dies with the session; a cross-site form cannot know it."""
-    return _sign(secret, "dashboard-csrf", key)
+def _row_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def authenticate(ctx: AppContext, key: str) -> Principal:
@@ -60,30 +64,75 @@ def authenticate(ctx: AppContext, key: str) -> Principal:
         return auth_service.authenticate(session, secret_key=ctx.settings.secret_key, presented=key)
 
 
+def open_session(ctx: AppContext, principal: Principal) -> str:
+    """A new server-side session for a key just proven; returns the cookie's token."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with transaction(ctx.session_factory) as session:
+        session.add(
+            DashboardSession(
+                id=_row_id(token),
+                api_key_id=principal.api_key_id,
+                csrf=secrets.token_urlsafe(32),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + dt.timedelta(hours=ctx.settings.dashboard_session_hours),
+            )
+        )
+    return token
+
+
 def current(request: Request, ctx: AppContext) -> Session:
-    """The signed-in principal, re-checked on every request so a killed key stops at once."""
-    key = request.cookies.get(KEY_COOKIE)
-    if not key:
+    """The signed-in principal; the key is re-checked on every request so a killed key stops at
+    once, and the session ends when idle too long, at its absolute end, or once revoked."""
+    cached: Session | None = getattr(request.state, "dashboard_session", None)
+    if cached is not None:
+        return cached
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
         raise SignInRequired()
-    try:
-        principal = authenticate(ctx, key)
-    except errors.ApiError as err:
-        raise SignInRequired(err.message) from None
-    found = Session(principal, csrf_token(ctx.settings.secret_key, key))
+    now = utcnow()
+    idle = dt.timedelta(minutes=ctx.settings.dashboard_idle_minutes)
+    with read_session(ctx.session_factory) as session:
+        row = session.get(DashboardSession, _row_id(token))
+        if row is None or row.revoked_at is not None:
+            raise SignInRequired("You are signed out. Please sign in again.")
+        if now >= row.expires_at or now >= row.last_seen_at + idle:
+            raise SignInRequired(EXPIRED)
+        try:
+            principal = auth_service.principal_of_key(session, row.api_key_id)
+        except errors.ApiError as err:
+            raise SignInRequired(err.message) from None
+        found = Session(principal, row.csrf)
+        stale = now - row.last_seen_at >= TOUCH_EVERY
+    if stale:
+        with transaction(ctx.session_factory) as session:
+            session.execute(
+                update(DashboardSession)
+                .where(DashboardSession.id == _row_id(token))
+                .where(DashboardSession.last_seen_at < now)
+                .values(last_seen_at=now)
+            )
     # Error pages rendered later in this request still show who is signed in.
     request.state.dashboard_session = found
     return found
 
 
 def check_csrf(request: Request, ctx: AppContext, presented: str | None) -> None:
-    key = request.cookies.get(KEY_COOKIE) or ""
-    expected = csrf_token(ctx.settings.secret_key, key)
+    expected = current(request, ctx).csrf
     if not presented or not hmac.compare_digest(presented, expected):
         raise CsrfRefused()
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """HTTPS as the browser sees it: our own scheme, or the TLS proxy's word when trusted."""
+    if request.url.scheme == "https":
+        return True
+    ctx: AppContext | None = getattr(request.app.state, "ctx", None)
+    if ctx is None or not ctx.settings.dashboard_trust_proxy:
+        return False
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    return forwarded.split(",")[0].strip().lower() == "https"
 
 
 def _set(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
@@ -104,13 +153,31 @@ def _clear(request: Request, response: Response, name: str) -> None:
     )
 
 
-def sign_in(request: Request, response: Response, key: str) -> None:
-    _set(request, response, KEY_COOKIE, key, SESSION_MAX_AGE)
+def sign_in(request: Request, response: Response, ctx: AppContext, principal: Principal) -> None:
+    # Signing in again (perhaps with another key) ends the session this browser had.
+    _revoke(ctx, request.cookies.get(SESSION_COOKIE))
+    token = open_session(ctx, principal)
+    _set(request, response, SESSION_COOKIE, token, ctx.settings.dashboard_session_hours * 3600)
     _clear(request, response, SIGNIN_COOKIE)
 
 
-def sign_out(request: Request, response: Response) -> None:
-    _clear(request, response, KEY_COOKIE)
+def sign_out(request: Request, response: Response, ctx: AppContext | None = None) -> None:
+    """Forget the cookie and, when asked, revoke the session so a copied cookie is dead too."""
+    if ctx is not None:
+        _revoke(ctx, request.cookies.get(SESSION_COOKIE))
+    _clear(request, response, SESSION_COOKIE)
+
+
+def _revoke(ctx: AppContext, token: str | None) -> None:
+    if not token:
+        return
+    with transaction(ctx.session_factory) as session:
+        session.execute(
+            update(DashboardSession)
+            .where(DashboardSession.id == _row_id(token))
+            .where(DashboardSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
 # --- the sign-in form's own CSRF token (double-submit: there is no session to bind it to yet) ---

@@ -13,13 +13,14 @@ from adpilot.auth.service import Principal
 from adpilot.dashboard import charts
 from adpilot.dashboard import format as fmt
 from adpilot.entities import service as entities_service
-from adpilot.entities.models import Ad, AdSet, Campaign
+from adpilot.entities.models import Ad, AdsContent, AdSet, Campaign
 from adpilot.gate import service as gate_service
 from adpilot.kit.clock import utcnow
 from adpilot.kit.pagination import ListQuery
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import AdAccount, Layer, Project
 from adpilot.pending import service as pending_service
+from adpilot.pending.models import PendingAction
 from adpilot.runs import service as runs_service
 
 PLATFORMS = ("meta", "tiktok", "apple")
@@ -159,6 +160,81 @@ def campaign_links(session: Session, refs: Iterable[tuple[str, str]]) -> dict[st
     return links
 
 
+def creative_names(
+    session: Session, project: Project, rows: Iterable[dict[str, Any]]
+) -> dict[str, str]:
+    """Creative library id → its name, for the creatives the rows' values mention."""
+    ids = {
+        str(block["adsContentId"])
+        for r in rows
+        for block in (r.get("currentValue") or {}, r.get("newValue") or {})
+        if block.get("adsContentId")
+    }
+    if not ids:
+        return {}
+    found = session.execute(
+        select(AdsContent.id, AdsContent.name).where(
+            AdsContent.id.in_(ids), AdsContent.project_id == project.id
+        )
+    )
+    return {content_id: name for content_id, name in found}
+
+
+# A change's life after the run, as the run page shows it: (badge class, words).
+LIFE = {
+    "pending": ("queued", "Awaiting approval"),
+    "approved": ("approved", "Approved · sending"),
+    "dispatched": ("dispatched", "Sent"),
+    "dispatch_failed": ("dispatch_failed", "Failed"),
+    "rejected": ("rejected", "Rejected"),
+    "expired": ("expired", "Expired"),
+}
+OUTCOME_LIFE = {
+    "queued": ("queued", "Queued"),
+    "dispatched": ("dispatched", "Sent"),
+    "dispatch_failed": ("dispatch_failed", "Failed"),
+    "held": ("held", "Held"),
+    "denied": ("denied", "Denied"),
+    "dry_run": ("dry_run", "Dry run"),
+}
+
+
+def change_states(session: Session, changes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each pending row's status now (approved, sent, failed, rejected or expired), by id."""
+    ids = [c["pendingId"] for c in changes if c.get("pendingId")]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(
+            PendingAction.id,
+            PendingAction.status,
+            PendingAction.rejection_reason,
+            PendingAction.dispatch_failure_reason,
+        ).where(PendingAction.id.in_(ids))
+    )
+    states = {}
+    for pending_id, status, rejection, failure in rows:
+        key = "expired" if status == "rejected" and rejection == "expired" else status
+        css, words = LIFE[key]
+        states[pending_id] = {
+            "status": status,
+            "css": css,
+            "words": words,
+            "reason": failure if status == "dispatch_failed" else None,
+        }
+    return states
+
+
+def refresh_seconds(run_status: str, statuses: list[str]) -> int | None:
+    """How often the run page refreshes itself: fast while something is in flight, slowly while
+    changes await a decision, not at all once everything is settled."""
+    if run_status == "running" or "approved" in statuses:
+        return 2
+    if "pending" in statuses:
+        return 10
+    return None
+
+
 def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
     run = runs_service.get_run(session, project, run_id)
     body = runs_service.run_to_api(run)
@@ -168,6 +244,7 @@ def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
     outcomes: dict[str, int] = {}
     for change in changes:
         outcomes[change["outcome"]] = outcomes.get(change["outcome"], 0) + 1
+    states = change_states(session, changes)
     return {
         "project": project,
         "layer": layer,
@@ -175,7 +252,11 @@ def run_page(session: Session, project: Project, run_id: str) -> dict[str, Any]:
         "currency": currency_of(account),
         "changes": changes,
         "outcomes": outcomes,
+        "states": states,
+        "outcome_life": OUTCOME_LIFE,
+        "refresh": refresh_seconds(body["status"], [s["status"] for s in states.values()]),
         "campaign_of": campaign_links(session, ((c["entityType"], c["entityId"]) for c in changes)),
+        "names": creative_names(session, project, changes),
     }
 
 
@@ -183,14 +264,24 @@ def _series(series: list[dict[str, Any]], key: str) -> list[tuple[str, int | Non
     return [(day["date"], day[key]) for day in series]
 
 
-def campaign_page(
-    session: Session, secret: str, project: Project, campaign_id: str
-) -> dict[str, Any]:
+def _campaign(session: Session, project: Project, campaign_id: str) -> tuple[Campaign, Layer]:
     row = session.get(Campaign, campaign_id)
     if row is None or row.project_id != project.id:
         raise errors.not_found(f"Campaign {campaign_id}")
     layer = session.get(Layer, row.layer_id)
     assert layer is not None
+    return row, layer
+
+
+def campaign_layer(session: Session, project: Project, campaign_id: str) -> Layer:
+    """The layer a campaign of this project belongs to (another project's: not found)."""
+    return _campaign(session, project, campaign_id)[1]
+
+
+def campaign_page(
+    session: Session, secret: str, project: Project, campaign_id: str
+) -> dict[str, Any]:
+    row, layer = _campaign(session, project, campaign_id)
     account = layer_account(session, layer)
     currency = currency_of(account)
     # The same 30 complete days, in the account's time zone, that a run syncs and evaluates.
@@ -209,26 +300,52 @@ def campaign_page(
     def money_tick(cents: float) -> str:
         return fmt.money(cents, currency).replace(".00", "")
 
-    spend = charts.bar_chart(
-        "Daily spend", "spend", _series(metrics["series"], "spendCents"), money_tick, fmt.short_date
-    )
-    cpa = charts.line_chart(
-        "Daily CPA",
-        "cpa",
-        _series(metrics["series"], "cpaCents"),
-        money_tick,
-        fmt.short_date,
-        reference=layer.target_cpa_cents,
-    )
+    spend = [
+        charts.bar_chart(
+            "Daily spend",
+            "spend",
+            _series(metrics["series"], "spendCents"),
+            money_tick,
+            fmt.short_date,
+            size=size,
+        )
+        for size in (charts.WIDE, charts.NARROW)
+    ]
+    cpa = [
+        charts.line_chart(
+            "Daily CPA",
+            "cpa",
+            _series(metrics["series"], "cpaCents"),
+            money_tick,
+            fmt.short_date,
+            reference=layer.target_cpa_cents,
+            size=size,
+        )
+        for size in (charts.WIDE, charts.NARROW)
+    ]
     adsets = entities_service.list_adsets(
         session,
         project,
         ListQuery(secret, f"dashboard:{row.id}:adsets", {}, None, ENTITY_PAGE),
         entities_service.EntityFilters(campaign_ids=(row.id,)),
     ).items
+    adset_totals = {
+        a["adsetId"]: entities_service.metrics_series(
+            session,
+            project,
+            scope="adset",
+            entity_id=a["adsetId"],
+            metrics=CHART_METRICS,
+            since=since,
+            until=until,
+            granularity="day",
+        )["totals"]
+        for a in adsets
+    }
     return {
         "project": project,
         "layer": layer,
+        "adset_totals": adset_totals,
         "campaign": entities_service.campaign_view(row),
         "currency": currency,
         "metrics": metrics,

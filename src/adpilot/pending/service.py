@@ -181,6 +181,9 @@ class ListFilters:
     statuses: tuple[str, ...] = ("pending",)
     action_types: tuple[str, ...] = ()
     run_ids: tuple[str, ...] = ()
+    # The dashboard's narrower filters: rows of these campaigns, at or above this confidence.
+    campaign_ids: tuple[str, ...] = ()
+    min_confidence: float | None = None
 
     def criteria(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = [PendingAction.status.in_(self.statuses)]
@@ -188,14 +191,24 @@ class ListFilters:
             found.append(PendingAction.action_type.in_(self.action_types))
         if self.run_ids:
             found.append(PendingAction.run_id.in_(self.run_ids))
+        if self.campaign_ids:
+            found.append(PendingAction.campaign_id.in_(self.campaign_ids))
+        if self.min_confidence is not None:
+            found.append(PendingAction.confidence >= self.min_confidence)
         return found
 
     def binding(self) -> dict[str, Any]:
-        return {
+        bound: dict[str, Any] = {
             "status": list(self.statuses),
             "actionType": list(self.action_types),
             "runId": list(self.run_ids),
         }
+        # Only when set, so cursors issued without them stay valid.
+        if self.campaign_ids:
+            bound["campaignId"] = list(self.campaign_ids)
+        if self.min_confidence is not None:
+            bound["minConfidence"] = self.min_confidence
+        return bound
 
 
 def _listed(project_id: str, platform: str) -> list[ColumnElement[bool]]:
@@ -233,6 +246,19 @@ def list_page(
     for item in page.items:
         item["outcome"] = outcomes.get(item["pendingId"])
     return page.as_dict()
+
+
+def oldest_ids(
+    session: Session, *, project_id: str, platform: str, filters: ListFilters, limit: int
+) -> list[str]:
+    """Ids of the listed rows matching `filters`, oldest first: a bulk decision's worklist."""
+    stmt = (
+        select(PendingAction.id)
+        .where(*_listed(project_id, platform), *filters.criteria())
+        .order_by(PendingAction.created_at, PendingAction.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 def count_query(project_id: str, platform: str, filters: ListFilters) -> Select[Any]:
