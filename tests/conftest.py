@@ -32,17 +32,23 @@ from adpilot.platforms.base import PlatformName
 
 PG_URL_ENV = "ADPILOT_TEST_DATABASE_URL"
 REDIS_URL_ENV = "ADPILOT_TEST_REDIS_URL"
+CLUSTER_URL_ENV = "ADPILOT_TEST_CLUSTER_DATABASE_URL"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Redis-backed tests run when the Makefile says Redis is there (always under CI); otherwise
     they are deselected, the way the PostgreSQL pass is not run on a machine without PostgreSQL."""
-    if os.environ.get(REDIS_URL_ENV):
-        return
-    deselected = [item for item in items if "redis" in item.keywords]
+    skipped_markers = set()
+    if not os.environ.get(REDIS_URL_ENV):
+        skipped_markers.add("redis")
+    # Cluster tests start real processes on a PostgreSQL database of their own: they run when
+    # `make test-cluster` names one (always under CI).
+    if not os.environ.get(CLUSTER_URL_ENV):
+        skipped_markers.add("cluster")
+    deselected = [item for item in items if skipped_markers & set(item.keywords)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if "redis" not in item.keywords]
+        items[:] = [item for item in items if item not in deselected]
 
 
 def _worker_database(url: str) -> str:
