@@ -45,7 +45,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # `make test-cluster` names one (always under CI).
     if not os.environ.get(CLUSTER_URL_ENV):
         skipped_markers.add("cluster")
-    deselected = [item for item in items if skipped_markers & set(item.keywords)]
+    # Markers, not keywords: a keyword also matches a folder of the same name.
+    deselected = [
+        item for item in items if any(item.get_closest_marker(m) for m in skipped_markers)
+    ]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item not in deselected]
