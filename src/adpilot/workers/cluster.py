@@ -62,13 +62,13 @@ class LocalCluster:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("ADPILOT_")}
         return {**base, "ADPILOT_MODE": "distributed", **self.env, **(extra or {})}
 
     def run(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         """One CLI command against the cluster's database (migrate, bootstrap, workers list)."""
-        return subprocess.run(cli(*args), env=self._env(), check=True, capture_output=True)
+        return subprocess.run(cli(*args), env=self.process_env(), check=True, capture_output=True)
 
     def _spawn(self, name: str, args: list[str], extra: Mapping[str, str] | None = None) -> None:
         out: Any = subprocess.DEVNULL
@@ -78,7 +78,7 @@ class LocalCluster:
             self._logs.append(out)
         self.procs[name] = subprocess.Popen(
             cli(*args),
-            env=self._env(extra),
+            env=self.process_env(extra),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
