@@ -477,6 +477,40 @@ def bench_sync_command(
     console.print(table)
 
 
+@bench_app.command("cluster")
+def bench_cluster_command(
+    layers: Annotated[int, typer.Option(min=1, help="Sandbox layers due at once.")] = 2000,
+    pending_rows: Annotated[int, typer.Option(min=1, help="Pending rows for part b.")] = 1_000_000,
+    repeats: Annotated[int, typer.Option(min=5, help="Timed requests per query in part b.")] = 200,
+    part: Annotated[str, typer.Option(help="a (layers), b (pending) or all.")] = "all",
+    database_url: Annotated[
+        str, typer.Option(help="PostgreSQL; the bench creates <name>_bench_* beside it.")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/adpilot",
+    redis_url: Annotated[str, typer.Option()] = "redis://127.0.0.1:6379/0",
+    log_dir: Annotated[str, typer.Option(help="The cluster processes' logs.")] = "var/bench",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Distributed mode under load on real processes: (a) N layers due at once on 1 then 2
+    workers; (b) the pending list, row and count at a million rows against the raw queries."""
+    from pathlib import Path
+
+    from adpilot.bench.cluster_bench import bench_layers, bench_pending
+
+    _quiet_logs()
+    progress = lambda line: err.print(line, highlight=False)  # noqa: E731
+    result: dict[str, Any] = {}
+    if part in ("a", "all"):
+        result["layers"] = bench_layers(database_url, redis_url, layers, Path(log_dir), progress)
+    if part in ("b", "all"):
+        result["pending"] = bench_pending(
+            database_url, redis_url, pending_rows, repeats, Path(log_dir), progress
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    console.print_json(json.dumps(result))
+
+
 def _fake_platform(name: str) -> Any:
     from adpilot.fakes.server import FAKE_PLATFORMS
 

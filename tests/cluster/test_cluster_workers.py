@@ -115,7 +115,9 @@ def test_an_operator_hands_a_lost_workers_work_to_the_live_ones(tmp_path: Path) 
         )
 
         refused = subprocess.run(
-            cli("workers", "take-over", "worker-b"), env=h.cluster.process_env(), capture_output=True
+            cli("workers", "take-over", "worker-b"),
+            env=h.cluster.process_env(),
+            capture_output=True,
         )
         assert refused.returncode == 2
         assert b"alive" in refused.stderr + refused.stdout
