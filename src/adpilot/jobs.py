@@ -214,6 +214,7 @@ def ensure_schedule(name: str, fn: Callable[..., Any], cron: str) -> None:
 def shutdown() -> None:
     global _runtime
     if _runtime is not None:
+        _runtime.launched = False  # background upkeep stops at its next tick
         if _runtime.client is not None:
             _runtime.client.destroy()
         else:

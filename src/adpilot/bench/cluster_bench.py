@@ -106,9 +106,14 @@ def _database(base_url: str, name: str) -> str:
 
 
 def _load_phase(
-    cluster: LocalCluster, settings: Settings, engine: Engine, probe_path: str, key: str
+    cluster: LocalCluster,
+    settings: Settings,
+    engine: Engine,
+    layer_ids: list[str],
+    probe_path: str,
+    key: str,
 ) -> dict[str, Any]:
-    """Make every layer due now, fire the schedules, and time the workers through them."""
+    """Make the layers due now, fire the schedules, and time the workers through them."""
     factory = make_session_factory(engine)
     probe = ListProbe(cluster.base_url, key, probe_path)
     idle = probe.sample(200)
@@ -118,7 +123,9 @@ def _load_phase(
         ).scalar_one()
         before_runs = conn.execute(text("SELECT count(*) FROM optimizer_runs")).scalar_one()
     with transaction(factory) as session:
-        session.execute(update(Layer).values(next_scheduled_run_at=utcnow()))
+        session.execute(
+            update(Layer).where(Layer.id.in_(layer_ids)).values(next_scheduled_run_at=utcnow())
+        )
     started = time.perf_counter()
     with probe:
         fire_due_schedules(settings, factory, utcnow())
@@ -171,14 +178,20 @@ def bench_layers(
     settings = Settings(database_url=url, secret_key=SECRET, mode="distributed")
     engine = make_engine(url)
     factory = make_session_factory(engine)
+    # Two identical sets of N layers (one seed for every market): one per phase, so one worker
+    # and two workers meet the same work, each on layers that never ran.
     orgs = math.ceil(layers / 3)
-    progress(f"bootstrapping {orgs} orgs ({3 * orgs} sandbox layers)")
+    progress(f"bootstrapping {2 * orgs} orgs (2 x {layers} sandbox layers)")
     boots = [
-        bootstrap_org(settings, factory, name=f"Bench org {n}", seed=20261207) for n in range(orgs)
+        bootstrap_org(settings, factory, name=f"Bench org {n}", seed=20261207)
+        for n in range(2 * orgs)
     ]
-    extra = [layer for boot in boots for layer in boot["layers"].values()][layers:]
-    with transaction(factory) as session:  # exactly N layers take part
-        session.execute(update(Layer).where(Layer.id.in_(extra)).values(schedule="off"))
+    sets = [
+        [layer for boot in boots[i * orgs : (i + 1) * orgs] for layer in boot["layers"].values()][
+            :layers
+        ]
+        for i in (0, 1)
+    ]
     jobs.connect(settings, factory)
     results = []
     try:
@@ -193,11 +206,13 @@ def bench_layers(
                 path = f"/v1/projects/{boot['projectId']}/ads/{short}/defaults"
                 http.patch(path, json=AUTO).raise_for_status()
         probe_path = f"/v1/projects/{boots[0]['projectId']}/ads/meta/pending"
-        for workers in (1, 2):
+        for workers, layer_ids in zip((1, 2), sets, strict=True):
             if workers == 2:
                 cluster.start_worker("bench-worker-2")
             progress(f"{layers} layers due at once, {workers} worker(s)")
-            phase = _load_phase(cluster, settings, engine, probe_path, boots[0]["partnerKey"])
+            phase = _load_phase(
+                cluster, settings, engine, layer_ids, probe_path, boots[0]["partnerKey"]
+            )
             results.append({"workers": workers, **phase})
             progress(str(results[-1]))
     finally:

@@ -57,6 +57,8 @@ class Upkeep:
 
     def _loop(self) -> None:
         while not self.stop_event.wait(self.settings.worker_upkeep_interval_sec):
+            if not self.runtime.launched:
+                return  # the job engine was shut down under us (the demo's end)
             try:
                 self.tick(utcnow())
             except Exception:
