@@ -267,8 +267,8 @@ def cluster(
     except KeyboardInterrupt:
         pass
     finally:
-        codes = local.stop_all()
-        console.print("stopped: " + ", ".join(f"{n} (exit {c})" for n, c in codes.items()))
+        for name, code in local.stop_all().items():
+            console.print(f"stopped {name} (exit {code})", highlight=False)
 
 
 @app.command()

@@ -130,3 +130,41 @@ def test_an_operator_hands_a_lost_workers_work_to_the_live_ones(tmp_path: Path) 
         listed = json.loads(h.cluster.run("workers", "list", "--json").stdout)
         states = {row["executorId"]: row["state"] for row in listed}
         assert states == {"worker-a": "taken over by operator", "worker-b": "alive"}
+
+
+def test_adpilot_cluster_starts_an_api_and_two_workers_and_stops_them_cleanly(
+    tmp_path: Path,
+) -> None:
+    import signal
+
+    from adpilot.workers.cluster import free_port
+
+    with harness("command", tmp_path) as h:
+        port = free_port()
+        env = h.cluster.process_env()
+        command = subprocess.Popen(
+            cli("cluster", "--port", str(port), "--log-dir", str(tmp_path / "cluster-logs")),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+
+            def two_workers_alive() -> bool:
+                try:  # the command may still be migrating
+                    listed = json.loads(h.cluster.run("workers", "list", "--json").stdout)
+                except subprocess.CalledProcessError:
+                    return False
+                return [row["state"] for row in listed] == ["alive", "alive"]
+
+            wait_for(two_workers_alive, 300, "two live workers")
+            h.cluster.api_port = port
+            h.cluster.wait_healthy()
+        finally:
+            command.send_signal(signal.SIGINT)  # Ctrl-C
+            output = command.communicate(timeout=120)[0].decode()
+        assert command.returncode == 0, output
+        stopped = [line for line in output.splitlines() if line.startswith("stopped ")]
+        assert len(stopped) == 3 and all(line.endswith("(exit 0)") for line in stopped), output
+        listed = json.loads(h.cluster.run("workers", "list", "--json").stdout)
+        assert [row["state"] for row in listed] == ["stopped", "stopped"]

@@ -18,8 +18,10 @@ def describe_workers(runtime: jobs.JobRuntime, now: dt.datetime) -> list[dict[st
             state = "alive"
         elif row.taken_over_at is not None:
             state = f"taken over by {row.taken_over_by}"
+        elif row.stopped_at is not None:
+            state = "stopped"
         elif now - row.heartbeat_at <= lease:
-            state = "stopped" if row.stopped_at is not None else "silent (within its lease)"
+            state = "silent (within its lease)"
         else:
             state = "lost"
         rows.append(
