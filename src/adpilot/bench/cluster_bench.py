@@ -60,6 +60,7 @@ class ListProbe:
         )
         self.path = path
         self.samples: list[float] = []
+        self.failures = 0
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -72,7 +73,10 @@ class ListProbe:
 
     def _loop(self) -> None:
         while not self.stop_event.wait(LIST_EVERY_SEC):
-            self.samples.append(self.one())
+            try:
+                self.samples.append(self.one())
+            except httpx.HTTPError:
+                self.failures += 1  # reported: a request the API did not answer
 
     def sample(self, n: int) -> list[float]:
         out = []
@@ -176,6 +180,7 @@ def _load_phase(
         "dispatchesPerSecond": round(dispatched / elapsed, 2),
         "apiListIdle": idle_p,
         "apiListUnderLoad": load_p,
+        "apiListFailuresUnderLoad": probe.failures,
         "p99UnderLoadVsIdle": round(load_p["p99Ms"] / idle_p["p99Ms"], 2),
     }
 
