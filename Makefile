@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint test-sqlite test-postgres serve clean
+.PHONY: demo test lint test-sqlite test-postgres test-cluster serve cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/adpilot serve
+
+# Distributed mode on this machine: migrate, 1 API process and 2 workers on the local PostgreSQL
+# (database `adpilot`, created if missing) and Redis; Ctrl-C stops them all.
+cluster: $(STAMP)
+	$(BIN)/adpilot cluster
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
@@ -48,7 +53,19 @@ test-postgres: $(STAMP)
 	  echo "PostgreSQL at $(PG_TEST_URL) is not reachable: PostgreSQL pass not run (CI runs it)"; \
 	fi
 
-test: lint test-sqlite test-postgres
+# Real `adpilot api` and `adpilot worker` processes killed and restarted (databases `<name>_*`).
+# Under CI the pass is mandatory: an unreachable PostgreSQL or Redis fails it.
+CLUSTER_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/cluster
+test-cluster: $(STAMP)
+	@if [ -n "$$CI" ] || { $(BIN)/python scripts/pg_reachable.py "$(CLUSTER_TEST_URL)" && \
+	    $(BIN)/python scripts/redis_reachable.py "$(REDIS_TEST_URL)"; }; then \
+	  ADPILOT_TEST_CLUSTER_DATABASE_URL="$(CLUSTER_TEST_URL)" ADPILOT_TEST_REDIS_URL="$(REDIS_TEST_URL)" \
+	    $(BIN)/python -m pytest -m cluster -p no:xdist; \
+	else \
+	  echo "PostgreSQL or Redis is not reachable: cluster tests not run (CI runs them)"; \
+	fi
+
+test: lint test-sqlite test-postgres test-cluster
 
 clean:
 	rm -rf $(VENV) var

@@ -32,24 +32,30 @@ from adpilot.platforms.base import PlatformName
 
 PG_URL_ENV = "ADPILOT_TEST_DATABASE_URL"
 REDIS_URL_ENV = "ADPILOT_TEST_REDIS_URL"
+CLUSTER_URL_ENV = "ADPILOT_TEST_CLUSTER_DATABASE_URL"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Redis-backed tests run when the Makefile says Redis is there (always under CI); otherwise
     they are deselected, the way the PostgreSQL pass is not run on a machine without PostgreSQL.
     Browser tests are deselected in the PostgreSQL pass."""
-    skipped_marks = [] if os.environ.get(REDIS_URL_ENV) else ["redis"]
+    skipped_markers = set()
+    if not os.environ.get(REDIS_URL_ENV):
+        skipped_markers.add("redis")
     # The browser tests check pages, not storage: they run in the SQLite pass only.
     if os.environ.get(PG_URL_ENV):
-        skipped_marks.append("browser")
-
-    def skipped(item: pytest.Item) -> bool:
-        return any(mark in item.keywords for mark in skipped_marks)
-
-    deselected = [item for item in items if skipped(item)]
+        skipped_markers.add("browser")
+    # Cluster tests start real processes on a PostgreSQL database of their own: they run when
+    # `make test-cluster` names one (always under CI).
+    if not os.environ.get(CLUSTER_URL_ENV):
+        skipped_markers.add("cluster")
+    # Markers, not keywords: a keyword also matches a folder of the same name.
+    deselected = [
+        item for item in items if any(item.get_closest_marker(m) for m in skipped_markers)
+    ]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not skipped(item)]
+        items[:] = [item for item in items if item not in deselected]
 
 
 def _worker_database(url: str) -> str:

@@ -29,6 +29,11 @@ fake_app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
 app.add_typer(fake_app, name="fake-platform")
+workers_app = typer.Typer(
+    help="Distributed mode's workers: list them, take over a lost one's work.",
+    no_args_is_help=True,
+)
+app.add_typer(workers_app, name="workers")
 console = Console()
 err = Console(stderr=True)
 
@@ -50,16 +55,26 @@ def _prepare(settings: Settings) -> Any:
 
 
 def _build_app(settings: Settings, *, run_jobs: bool) -> Any:
+    """The FastAPI app; `run_jobs` executes workflows here too, else this process only enqueues."""
     from adpilot import jobs
     from adpilot.app import create_app
     from adpilot.deps import AppContext
+    from adpilot.workers.upkeep import Upkeep
 
+    _require_secret(settings)
+    factory = _prepare(settings)
+    if run_jobs:
+        runtime = jobs.launch(settings, factory)
+        Upkeep(runtime).start()
+    else:
+        runtime = jobs.connect(settings, factory)
+    return create_app(AppContext(settings=settings, session_factory=factory, jobs=runtime))
+
+
+def _require_secret(settings: Settings) -> None:
     if settings.mode == "distributed" and settings.secret_key == DEFAULT_SECRET_KEY:
         err.print("[red]Distributed mode needs ADPILOT_SECRET_KEY set to a private value.[/]")
         raise typer.Exit(2)
-    factory = _prepare(settings)
-    runtime = jobs.launch(settings, factory) if run_jobs else None
-    return create_app(AppContext(settings=settings, session_factory=factory, jobs=runtime))
 
 
 def _free_port(host: str, preferred: int) -> int:
@@ -90,38 +105,182 @@ def api(
     host: Annotated[str, typer.Option()] = "0.0.0.0",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """Distributed mode: an API process (use with `adpilot worker`, PostgreSQL and Redis)."""
+    """Distributed mode: an API process. It enqueues work and reads its state; it executes none."""
     import uvicorn
 
     _quiet_logs()
-    # The API process also launches the job engine client so it can enqueue; with a stable
-    # executor id per process it recovers only its own work.
-    application = _build_app(Settings(), run_jobs=True)
+    application = _build_app(Settings(), run_jobs=False)
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
 @app.command()
 def worker() -> None:
     """Distributed mode: a worker executing optimizer runs, dispatches and webhook deliveries."""
+    import os
+    import signal
+
     from adpilot import jobs
+    from adpilot.kit.clock import utcnow
+    from adpilot.workers import service as workers
+    from adpilot.workers.upkeep import Upkeep
 
     _quiet_logs()
     settings = Settings()
+    _require_secret(settings)
+    if settings.mode == "distributed" and not settings.executor_id_given:
+        err.print(
+            "[red]Distributed mode needs ADPILOT_EXECUTOR_ID set to a name unique to this "
+            "worker and kept across its restarts (e.g. the host name and a slot number).[/]"
+        )
+        raise typer.Exit(2)
     factory = _prepare(settings)
-    jobs.launch(settings, factory)
+    lock = _hold_executor_id(factory.kw["bind"], settings.executor_id)
+    workers.claim(
+        factory, settings.executor_id, hostname=socket.gethostname(), pid=os.getpid(), now=utcnow()
+    )
+    runtime = jobs.launch(settings, factory)
+    upkeep = Upkeep(runtime, lock)
+    upkeep.start()
+    # `kill` (SIGTERM) stops a worker as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     console.print(f"worker {settings.executor_id} running; Ctrl-C to stop")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        upkeep.stop()
         jobs.shutdown()
+        workers.stopped(factory, settings.executor_id, utcnow())
+        lock.release()
+
+
+def _hold_executor_id(engine: Any, executor_id: str) -> Any:
+    """Take the executor id's lock, or refuse to start: another live worker is using it."""
+    from adpilot.workers.service import ExecutorIdInUse, ExecutorLock
+
+    lock = ExecutorLock(executor_id)
+    # A peer checking whether this id is alive holds its lock for an instant: try a few times.
+    for attempt in range(10):
+        try:
+            lock.acquire(engine)
+            return lock
+        except ExecutorIdInUse:
+            time.sleep(0.5 * (attempt + 1) / 5)
+    err.print(f"[red]Executor id {executor_id!r} is in use by a live worker; pick another.[/]")
+    raise typer.Exit(2)
+
+
+@workers_app.command("list")
+def workers_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Workers that have run against this database, whether they are alive, what they hold."""
+    from adpilot import jobs
+    from adpilot.kit.clock import utcnow
+    from adpilot.workers.report import describe_workers
+
+    settings = Settings()
+    factory = _prepare(settings)
+    runtime = jobs.connect(settings, factory)
+    try:
+        rows = describe_workers(runtime, utcnow())
+    finally:
+        jobs.shutdown()
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("executorId", "host", "pid", "lastSeen", "state", "unfinished")
+    for r in rows:
+        table.add_row(
+            r["executorId"],
+            r["hostname"],
+            str(r["pid"]),
+            r["heartbeatAt"],
+            r["state"],
+            str(r["unfinishedWorkflows"]),
+        )
+    console.print(table)
+
+
+@workers_app.command("take-over")
+def workers_take_over(
+    executor_id: Annotated[str, typer.Argument(help="The lost worker's executor id.")],
+) -> None:
+    """Hand a lost worker's unfinished workflows to the live workers now, without its lease."""
+    from adpilot import jobs
+    from adpilot.kit.clock import utcnow
+    from adpilot.workers.upkeep import ExecutorStillAlive, take_over
+
+    settings = Settings()
+    factory = _prepare(settings)
+    runtime = jobs.connect(settings, factory)
+    try:
+        moved = take_over(runtime, executor_id, by="operator", now=utcnow())
+    except ExecutorStillAlive:
+        err.print(f"[red]Worker {executor_id!r} is alive (it holds its id); nothing taken.[/]")
+        raise typer.Exit(2) from None
+    finally:
+        jobs.shutdown()
+    console.print(f"{moved} unfinished workflows of {executor_id} handed to the live workers")
+
+
+@app.command()
+def cluster(
+    database_url: Annotated[
+        str, typer.Option(envvar="ADPILOT_DATABASE_URL", help="PostgreSQL (created if missing).")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/adpilot",
+    redis_url: Annotated[
+        str, typer.Option(envvar="ADPILOT_REDIS_URL")
+    ] = "redis://127.0.0.1:6379/0",
+    port: Annotated[int, typer.Option(help="Port of the API process.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    log_dir: Annotated[str, typer.Option(help="Each process's log file.")] = "var/cluster",
+) -> None:
+    """Distributed mode on this machine: migrate, then 1 API process and N workers; Ctrl-C stops."""
+    import os
+    import signal
+    from pathlib import Path
+
+    from adpilot.workers.cluster import LocalCluster, ensure_database
+
+    secret = os.environ.get("ADPILOT_SECRET_KEY") or "local-cluster-" + socket.gethostname()
+    env = {
+        "ADPILOT_DATABASE_URL": database_url,
+        "ADPILOT_REDIS_URL": redis_url,
+        "ADPILOT_SECRET_KEY": secret,
+    }
+    ensure_database(database_url)
+    local = LocalCluster(env, log_dir=Path(log_dir), api_port=port)
+    local.run("migrate")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        for n in range(1, workers + 1):
+            local.start_worker(f"{socket.gethostname()}-worker-{n}")
+        local.start_api()
+        console.print(f"API on {local.base_url} (pid {local.procs['api'].pid})")
+        for name, proc in local.procs.items():
+            if name != "api":
+                console.print(f"worker {name} (pid {proc.pid})")
+        console.print(f"logs in {log_dir}/; `adpilot workers list` shows the workers; Ctrl-C stops")
+        while all(local.alive(name) for name in local.procs):
+            time.sleep(0.5)
+        err.print("[red]a process of the cluster exited; stopping the others[/]")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for name, code in local.stop_all().items():
+            console.print(f"stopped {name} (exit {code})", highlight=False)
 
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations."""
+    """Apply database migrations (and create the job engine's tables in distributed mode)."""
     settings = Settings()
     _prepare(settings)
+    if settings.mode == "distributed":
+        from adpilot import jobs
+
+        jobs.migrate(settings)
     console.print("database is up to date")
 
 
@@ -317,6 +476,40 @@ def bench_sync_command(
             str(r["minimumRequests"]),
         )
     console.print(table)
+
+
+@bench_app.command("cluster")
+def bench_cluster_command(
+    layers: Annotated[int, typer.Option(min=1, help="Sandbox layers due at once.")] = 2000,
+    pending_rows: Annotated[int, typer.Option(min=1, help="Pending rows for part b.")] = 1_000_000,
+    repeats: Annotated[int, typer.Option(min=5, help="Timed requests per query in part b.")] = 200,
+    part: Annotated[str, typer.Option(help="a (layers), b (pending) or all.")] = "all",
+    database_url: Annotated[
+        str, typer.Option(help="PostgreSQL; the bench creates <name>_bench_* beside it.")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/adpilot",
+    redis_url: Annotated[str, typer.Option()] = "redis://127.0.0.1:6379/0",
+    log_dir: Annotated[str, typer.Option(help="The cluster processes' logs.")] = "var/bench",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Distributed mode under load on real processes: (a) N layers due at once on 1 then 2
+    workers; (b) the pending list, row and count at a million rows against the raw queries."""
+    from pathlib import Path
+
+    from adpilot.bench.cluster_bench import bench_layers, bench_pending
+
+    _quiet_logs()
+    progress = lambda line: err.print(line, highlight=False)  # noqa: E731
+    result: dict[str, Any] = {}
+    if part in ("a", "all"):
+        result["layers"] = bench_layers(database_url, redis_url, layers, Path(log_dir), progress)
+    if part in ("b", "all"):
+        result["pending"] = bench_pending(
+            database_url, redis_url, pending_rows, repeats, Path(log_dir), progress
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    console.print_json(json.dumps(result))
 
 
 def _fake_platform(name: str) -> Any:

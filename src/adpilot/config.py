@@ -25,7 +25,14 @@ class Settings(BaseSettings):
     # Rate-limit buckets live in this Redis when set (shared by every API process), else in memory.
     redis_url: str | None = None
     rate_limit_key_prefix: str = "adpilot-ratelimit"
+    # A worker's identity in the job engine; distributed workers must each set their own.
     executor_id: str = "local"
+    # A worker silent for longer than its lease is lost: a live worker takes its work over.
+    worker_lease_sec: float = 30.0
+    # How often a worker renews its lease, enqueues lost work and looks for lost workers.
+    worker_upkeep_interval_sec: float = 2.0
+    # Committed work not enqueued after this long (its process died first) is enqueued.
+    lost_work_grace_sec: float = 5.0
     app_version: str = "1"
 
     # Secret used for keyed hashes of API keys and for encrypting credentials at rest.
@@ -84,6 +91,10 @@ class Settings(BaseSettings):
         if url.startswith("sqlite"):
             return f"sqlite:///{(self.var_dir / 'adpilot-jobs.sqlite').resolve()}"
         return url
+
+    @property
+    def executor_id_given(self) -> bool:
+        return self.executor_id.strip() not in ("", "local")
 
     @property
     def loopback_webhooks_allowed(self) -> bool:

@@ -1,5 +1,9 @@
 """The durable job engine (DBOS): bootstrap, queues, enqueueing by deterministic workflow id.
 
+Two roles: `launch` runs the engine in this process (workers and the embedded server execute
+workflows); `connect` only reaches its database through the engine's client (API processes
+enqueue and never execute).
+
 This module and the domains' `workflows.py` files are the only importers of `dbos`. Workflow
 functions are module-level (DBOS registers them by name), so they reach the database and the
 platforms through the process-wide runtime set here at start-up.
@@ -15,13 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dbos import DBOS, DBOSConfig, SetWorkflowID, WorkflowHandle
+from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetWorkflowID, WorkflowHandle
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.config import Settings
 
 log = logging.getLogger(__name__)
 
+APP_NAME = "adpilot"
+# Where the engine re-enqueues a recovered workflow that was not started from a queue.
+INTERNAL_QUEUE_NAME = "_dbos_internal_queue"
 RUNS_QUEUE = "runs"
 DISPATCH_QUEUE = "dispatch"
 WEBHOOKS_QUEUE = "webhooks"
@@ -41,9 +48,15 @@ class JobRuntime:
     settings: Settings
     session_factory: sessionmaker[Session]
     launched: bool = False
+    # Set in processes that only enqueue (API processes): the engine's client, no executor.
+    client: DBOSClient | None = None
 
     def ready(self) -> bool:
         return self.launched
+
+    @property
+    def executes(self) -> bool:
+        return self.client is None
 
     def enqueue(self, queue: str, fn: Callable[..., Any], *args: Any, workflow_id: str) -> None:
         """Enqueue `fn(*args)` once: a second enqueue under the same id does not run it again.
@@ -52,6 +65,16 @@ class JobRuntime:
         emitted by a run enqueues its deliveries): that work is not the caller's child, and DBOS
         refuses to start workflows from a step. A fresh context carries no DBOS state.
         """
+        if self.client is not None:
+            options: EnqueueOptions = {
+                "workflow_name": fn.dbos_function_name,  # type: ignore[attr-defined]
+                "queue_name": queue,
+                "workflow_id": workflow_id,
+                "app_version": self.settings.app_version,
+                "application_name": APP_NAME,
+            }
+            self.client.enqueue(options, *args)
+            return
 
         def enqueue_top_level() -> None:
             with SetWorkflowID(workflow_id):
@@ -59,13 +82,49 @@ class JobRuntime:
 
         contextvars.Context().run(enqueue_top_level)
 
+    def _list(self, **filters: Any) -> list[Any]:
+        lister = self.client.list_workflows if self.client is not None else DBOS.list_workflows
+        return list(lister(load_input=False, load_output=False, **filters))
+
     def status(self, workflow_id: str) -> str | None:
-        found = DBOS.list_workflows(workflow_ids=[workflow_id], load_input=False, load_output=False)
+        found = self._list(workflow_ids=[workflow_id])
         return found[0].status if found else None
+
+    def known(self, workflow_ids: list[str]) -> set[str]:
+        """Which of these workflow ids the engine has ever been given (in any state)."""
+        if not workflow_ids:
+            return set()
+        return {w.workflow_id for w in self._list(workflow_ids=workflow_ids)}
+
+    def unfinished_of(self, executor_id: str) -> list[str]:
+        """Workflows an executor had started and not finished (what a take-over moves)."""
+        return [w.workflow_id for w in self._list(status="PENDING", executor_id=executor_id)]
+
+    def take_over(self, executor_id: str) -> int:
+        """Hand a lost executor's unfinished workflows back to their queues for live workers.
+
+        The engine's recovery primitive moves a workflow only while it is still PENDING under
+        `executor_id`, so two workers taking over the same executor at once move each workflow
+        once, and one that a live worker has already picked up is left alone.
+        """
+        if self.client is None:
+            return len(DBOS._recover_pending_workflows([executor_id]))
+        sys_db = self.client._sys_db
+        moved = 0
+        for pending in sys_db.get_pending_workflows(executor_id, self.settings.app_version):
+            if sys_db.reenqueue_for_recovery(
+                pending.workflow_id, [executor_id], INTERNAL_QUEUE_NAME
+            ):
+                moved += 1
+        return moved
 
     def wait(self, workflow_id: str, timeout: float = 30.0) -> Any:
         """Block until a workflow finishes (tests and the demo's progress display)."""
-        handle: WorkflowHandle[Any] = DBOS.retrieve_workflow(workflow_id)
+        handle: WorkflowHandle[Any] = (
+            self.client.retrieve_workflow(workflow_id)
+            if self.client is not None
+            else DBOS.retrieve_workflow(workflow_id)
+        )
         done = threading.Event()
         result: list[Any] = []
 
@@ -95,7 +154,7 @@ def launch(settings: Settings, session_factory: sessionmaker[Session]) -> JobRun
     global _runtime
     _runtime = JobRuntime(settings=settings, session_factory=session_factory)
     config: DBOSConfig = {
-        "name": "adpilot",
+        "name": APP_NAME,
         "system_database_url": settings.resolved_jobs_database_url,
         "application_version": settings.app_version,
         "executor_id": settings.executor_id,
@@ -119,6 +178,26 @@ def launch(settings: Settings, session_factory: sessionmaker[Session]) -> JobRun
     return _runtime
 
 
+def migrate(settings: Settings) -> None:
+    """Create or upgrade the job engine's own tables (workers also do it when they launch)."""
+    DBOS.migrate(settings.resolved_jobs_database_url)
+
+
+def connect(settings: Settings, session_factory: sessionmaker[Session]) -> JobRuntime:
+    """Reach the job engine as a client only: this process enqueues, it never executes.
+
+    The engine's schema is created here when missing, so an API process may start before any
+    worker has.
+    """
+    global _runtime
+    url = settings.resolved_jobs_database_url
+    migrate(settings)
+    client = DBOSClient(system_database_url=url, application_name=APP_NAME)
+    _runtime = JobRuntime(settings=settings, session_factory=session_factory, client=client)
+    _runtime.launched = True
+    return _runtime
+
+
 def ensure_schedule(name: str, fn: Callable[..., Any], cron: str) -> None:
     """Make the named schedule fire `fn` on `cron` ("off" removes it).
 
@@ -136,5 +215,9 @@ def ensure_schedule(name: str, fn: Callable[..., Any], cron: str) -> None:
 def shutdown() -> None:
     global _runtime
     if _runtime is not None:
-        DBOS.destroy(workflow_completion_timeout_sec=5)
+        _runtime.launched = False  # background upkeep stops at its next tick
+        if _runtime.client is not None:
+            _runtime.client.destroy()
+        else:
+            DBOS.destroy(workflow_completion_timeout_sec=5)
         _runtime = None

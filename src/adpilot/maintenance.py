@@ -74,9 +74,16 @@ def fire_due_schedules(
     return started
 
 
-def requeue_lost_work(factory: sessionmaker[Session], now: dt.datetime) -> None:
-    """Work committed but never enqueued (a crash between commit and enqueue) is enqueued now."""
-    from adpilot.pending.workflows import dispatch_workflow
+def requeue_lost_work(
+    factory: sessionmaker[Session], now: dt.datetime, grace: dt.timedelta = LOST_AFTER
+) -> int:
+    """Work committed but never enqueued (a crash between commit and enqueue) is enqueued now.
+
+    Only ids the job engine has never been given are enqueued, so a worker may run this every
+    few seconds without re-offering the runs and dispatches already waiting in the queues.
+    Returns how many were enqueued.
+    """
+    from adpilot.pending.workflows import dispatch_workflow, dispatch_workflow_id
 
     runtime = jobs.runtime()
     with factory() as session:
@@ -84,20 +91,28 @@ def requeue_lost_work(factory: sessionmaker[Session], now: dt.datetime) -> None:
             select(OptimizerRun.id).where(
                 OptimizerRun.status == "running",
                 OptimizerRun.stage == "queued",
-                OptimizerRun.started_at < now - LOST_AFTER,
+                OptimizerRun.started_at < now - grace,
             )
         ).all()
         approved = session.scalars(
             select(PendingAction.id).where(
-                PendingAction.status == "approved", PendingAction.updated_at < now - LOST_AFTER
+                PendingAction.status == "approved", PendingAction.updated_at < now - grace
             )
         ).all()
+    dispatches = {dispatch_workflow_id(pending_id): pending_id for pending_id in approved}
+    known = runtime.known([*stuck_runs, *dispatches])
+    enqueued = 0
     for run_id in stuck_runs:
-        runs_service.enqueue_run(run_id)
-    for pending_id in approved:
-        runtime.enqueue(
-            jobs.DISPATCH_QUEUE, dispatch_workflow, pending_id, workflow_id=f"dispatch-{pending_id}"
-        )
+        if run_id not in known:
+            runs_service.enqueue_run(run_id)
+            enqueued += 1
+    for workflow_id, pending_id in dispatches.items():
+        if workflow_id not in known:
+            runtime.enqueue(
+                jobs.DISPATCH_QUEUE, dispatch_workflow, pending_id, workflow_id=workflow_id
+            )
+            enqueued += 1
+    return enqueued
 
 
 def run_maintenance(settings: Settings, factory: sessionmaker[Session], now: dt.datetime) -> None:

@@ -13,6 +13,7 @@ from adpilot.pending.models import PendingAction
 from adpilot.platforms.sandbox.models import SandboxMarket
 from adpilot.runs.models import Job, OptimizerRun
 from adpilot.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from adpilot.workers.models import WorkerLease
 
 __all__ = [
     "ActionOutcome",
@@ -41,4 +42,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",
+    "WorkerLease",
 ]

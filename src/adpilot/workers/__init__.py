@@ -1,0 +1,1 @@
+"""Worker processes of distributed mode: their leases, and taking over the work of lost ones."""
