@@ -13,7 +13,6 @@ from adpilot.dashboard import session as sess
 from adpilot.dashboard.render import guarded, page, redirect
 from adpilot.db import read_session
 from adpilot.deps import Ctx, RawBody
-from adpilot.pending import expiry
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -93,7 +92,6 @@ def project_overview(request: Request, ctx: Ctx, projectId: str) -> Response:
     views.require_read(current.principal)
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
-    expiry.expire_scope(ctx, project.id)
     with read_session(ctx.session_factory) as session:
         data = views.overview(session, ctx.settings.secret_key, project)
     return page(request, ctx, "project.html", data)
@@ -109,7 +107,6 @@ def layer(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = views.layer_page(session, ctx.settings.secret_key, project, found, cursor)
     return page(request, ctx, "layer.html", data)
@@ -153,7 +150,6 @@ def pending_queue(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = queue.queue_page(session, ctx.settings.secret_key, project, found, statuses, cursor)
     return page(request, ctx, "pending.html", data)
@@ -169,7 +165,6 @@ def pending_row(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = queue.one_row(session, project, found, pendingId)
     return page(request, ctx, "pending_row.html", data)
