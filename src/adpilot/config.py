@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # Dispatch retry ladder for transient platform errors (seconds between attempts).
     dispatch_retry_delays: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0])
 
+    # Request bodies: larger ones are refused with 413 before they are read. The creative
+    # library may have its own limit (None: the same).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    creative_max_body_bytes: int | None = Field(default=None, ge=1024)
+
     # Webhooks.
     webhooks_allow_loopback: bool | None = None
     webhook_retry_delays: list[float] = Field(

@@ -12,7 +12,7 @@ from adpilot.dashboard import queue, render, views
 from adpilot.dashboard import session as sess
 from adpilot.dashboard.render import guarded, page, redirect
 from adpilot.db import read_session
-from adpilot.deps import Ctx, RawBody
+from adpilot.deps import Ctx, FormBody
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -39,7 +39,7 @@ def home(request: Request, ctx: Ctx) -> Response:
 
 @router.post("/sign-in")
 @guarded
-def sign_in(request: Request, ctx: Ctx, raw: RawBody) -> Response:
+def sign_in(request: Request, ctx: Ctx, raw: FormBody) -> Response:
     form = render.form_fields(raw)
     next_path = render.safe_next(form.get("next"))
     if not sess.check_signin_token(request, form.get("signin_token")):
@@ -64,7 +64,7 @@ def sign_in(request: Request, ctx: Ctx, raw: RawBody) -> Response:
 
 @router.post("/sign-out")
 @guarded
-def sign_out(request: Request, ctx: Ctx, raw: RawBody) -> Response:
+def sign_out(request: Request, ctx: Ctx, raw: FormBody) -> Response:
     sess.check_csrf(request, ctx, render.form_fields(raw).get("csrf"))
     response = redirect(request, ctx, "/app")
     sess.sign_out(request, response)
@@ -204,7 +204,7 @@ def _decide(
 @router.post("/projects/{projectId}/layers/{layerId}/pending/{pendingId}/approve")
 @guarded
 def approve(
-    request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, pendingId: str
+    request: Request, ctx: Ctx, raw: FormBody, projectId: str, layerId: str, pendingId: str
 ) -> Response:
     return _decide(request, ctx, raw, projectId, layerId, pendingId, "approve")
 
@@ -212,6 +212,6 @@ def approve(
 @router.post("/projects/{projectId}/layers/{layerId}/pending/{pendingId}/reject")
 @guarded
 def reject(
-    request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, pendingId: str
+    request: Request, ctx: Ctx, raw: FormBody, projectId: str, layerId: str, pendingId: str
 ) -> Response:
     return _decide(request, ctx, raw, projectId, layerId, pendingId, "reject")
