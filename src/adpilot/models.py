@@ -10,6 +10,7 @@ from adpilot.layers.models import AdAccount, CampaignAuthority, Layer, Project
 from adpilot.pending.models import PendingAction
 from adpilot.platforms.sandbox.models import SandboxMarket
 from adpilot.runs.models import Job, OptimizerRun
+from adpilot.syncs.models import EntitySync
 from adpilot.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignAuthority",
+    "EntitySync",
     "IdempotencyRecord",
     "Job",
     "Layer",

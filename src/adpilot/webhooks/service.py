@@ -46,6 +46,8 @@ EVENT_TYPES = (
     "job.completed",
     "job.failed",
     "job.canceled",
+    "ads.sync.completed",
+    "ads.sync.failed",
     "test.ping",
 )
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
