@@ -277,3 +277,10 @@ def test_two_workers_together_stay_within_apples_rate_limit(
         apple.world, start, lambda c: c.path == f"/v1/campaigns/{campaign}"
     )
     assert [c.status for c in logged] == [200] * 24, "the workers ran into Apple's limit"
+
+
+def test_an_unreachable_limits_store_defers_sends_instead_of_sending_uncounted() -> None:
+    store = RedisLimitStore.from_url("redis://127.0.0.1:1/0", "adpilot-test-unreachable")
+    with pytest.raises(PlatformDeferred) as caught:
+        store.take("k", 4, 100.0, 160.0)
+    assert "unreachable" in caught.value.message and caught.value.retry_after

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from adpilot.config import Settings
+from adpilot.platforms.base import PlatformDeferred
 
 # A Redis that stops answering must not hold a platform call for the client's default timeout.
 _REDIS_TIMEOUT_SEC = 1.0
@@ -213,8 +214,17 @@ def _ttl(seconds: float) -> int:
     return max(1, math.ceil(seconds) + 1)
 
 
+def _unreachable(exc: Exception) -> PlatformDeferred:
+    # Unlike the API's rate limits, these fail closed: sending uncounted could break a limit
+    # for every worker. The durable job tries again shortly.
+    return PlatformDeferred(
+        f"not sent: the platform-limits store (Redis) is unreachable: {exc}", retry_after=5.0
+    )
+
+
 class RedisLimitStore:
-    """The distributed store: every process pointed at the same Redis shares the counts."""
+    """The distributed store: every process pointed at the same Redis shares the counts.
+    An unreachable Redis defers sends (`PlatformDeferred`) rather than sending uncounted."""
 
     def __init__(self, client: Any, prefix: str) -> None:
         self._redis = client
@@ -237,35 +247,49 @@ class RedisLimitStore:
     def _key(self, kind: str, key: str) -> str:
         return f"{self._prefix}:{kind}:{key}"
 
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        import redis
+
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise _unreachable(exc) from None
+
     def take(self, key: str, limit: int, now: float, until: float) -> Taken:
         token = _new_token()
-        answer = self._take(
-            keys=[self._key("window", key)], args=[repr(now), limit, repr(until), token]
+        answer = self._call(
+            self._take,
+            keys=[self._key("window", key)],
+            args=[repr(now), limit, repr(until), token],
         )
         if int(answer[0]) == 1:
             return Taken(token)
         return Taken(None, float(answer[1]))
 
     def settle(self, key: str, token: str, now: float, until: float) -> None:
-        self._settle(keys=[self._key("window", key)], args=[token, repr(until), repr(now)])
+        self._call(
+            self._settle, keys=[self._key("window", key)], args=[token, repr(until), repr(now)]
+        )
 
     def drop(self, key: str, token: str) -> None:
-        self._redis.zrem(self._key("window", key), token)
+        self._call(self._redis.zrem, self._key("window", key), token)
 
     def pause(self, key: str, now: float, until: float) -> None:
         ttl = _ttl(until - now)
-        self._pause(keys=[self._key("pause", key)], args=[repr(until), ttl])
+        self._call(self._pause, keys=[self._key("pause", key)], args=[repr(until), ttl])
 
     def paused_until(self, key: str) -> float:
-        value = self._redis.get(self._key("pause", key))
+        value = self._call(self._redis.get, self._key("pause", key))
         return float(value) if value is not None else 0.0
 
     def learn_quota(self, key: str, remaining: int, now: float, until: float) -> None:
         ttl = _ttl(until - now)
-        self._learn(keys=[self._key("quota", key)], args=[int(remaining), repr(until), ttl])
+        self._call(
+            self._learn, keys=[self._key("quota", key)], args=[int(remaining), repr(until), ttl]
+        )
 
     def spend_quota(self, key: str, now: float) -> float:
-        return float(self._spend(keys=[self._key("quota", key)], args=[repr(now)]))
+        return float(self._call(self._spend, keys=[self._key("quota", key)], args=[repr(now)]))
 
 
 @dataclass(frozen=True)
