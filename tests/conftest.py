@@ -205,10 +205,11 @@ def client(ctx: AppContext) -> Iterator[TestClient]:
 
 @pytest.fixture()
 def boot(settings: Settings, session_factory: sessionmaker[Session]) -> dict[str, Any]:
-    """A fresh org as `adpilot bootstrap --json` makes it."""
+    """A fresh org as `adpilot bootstrap --json` makes it, without its first sync job, so a
+    test starts from a quiet job engine (the sync on bootstrap has tests of its own)."""
     # A fixed seed: the sandbox markets are built once per session and reused (the build is the
     # slow part of a bootstrap); each test still gets its own org, accounts and rows.
-    return bootstrap_org(settings, session_factory, name="Test org", seed=20261122)
+    return bootstrap_org(settings, session_factory, name="Test org", seed=20261122, sync=False)
 
 
 class Api:

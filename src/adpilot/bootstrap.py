@@ -11,6 +11,8 @@ from adpilot.config import Settings
 from adpilot.db import transaction
 from adpilot.kit.platform_names import to_long
 from adpilot.layers import service as layers_service
+from adpilot.layers.models import Layer
+from adpilot.syncs.service import start_sync
 
 PLATFORMS = ("meta", "tiktok", "apple")
 SANDBOX_EXTERNAL_IDS = {"meta": "act_1000000001", "tiktok": "7000000001", "apple": "4000001"}
@@ -21,8 +23,10 @@ def bootstrap_org(
     session_factory: sessionmaker[Session],
     name: str = "Sandbox org",
     seed: int | None = None,
+    sync: bool = True,
 ) -> dict[str, Any]:
-    """`seed` fixes the sandbox markets (one per platform); by default each account gets its own."""
+    """`seed` fixes the sandbox markets (one per platform); by default each account gets its own.
+    Each account's entities and metrics are synced by a job started at once (`sync`)."""
     with transaction(session_factory) as session:
         org = auth_service.create_organization(session, name)
         project = layers_service.create_project(session, org.id, f"{name} project")
@@ -39,6 +43,10 @@ def bootstrap_org(
                 seed=None if seed is None else seed + index,
             )
             layers[to_long(platform)] = account.layer_id
+            if sync:
+                layer = session.get(Layer, account.layer_id)
+                assert layer is not None
+                start_sync(session, layer, account, trigger="connect")
         keys = {
             actor: auth_service.create_api_key(
                 session,

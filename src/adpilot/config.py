@@ -51,6 +51,10 @@ class Settings(BaseSettings):
 
     # Outcomes: days after a change (or a proposal not sent) at which it is judged.
     outcome_horizons_days: list[int] = Field(default_factory=lambda: [7, 14])
+    # Request bodies: larger ones are refused with 413 before they are read. The creative
+    # library may have its own limit (None: the same).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    creative_max_body_bytes: int | None = Field(default=None, ge=1024)
 
     # Webhooks.
     webhooks_allow_loopback: bool | None = None

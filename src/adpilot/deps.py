@@ -14,6 +14,7 @@ from adpilot.auth import service as auth_service
 from adpilot.auth.service import Principal
 from adpilot.config import Settings
 from adpilot.db import read_session as db_read_session
+from adpilot.kit.bounded import read_bounded
 from adpilot.kit.idempotency import WriteResult, run_write
 from adpilot.kit.ratelimit import RateLimiter, class_of
 from adpilot.layers import service as layers_service
@@ -126,11 +127,26 @@ def visible_project(scope: str) -> Callable[..., Project]:
     return load
 
 
-async def raw_body(request: Request) -> bytes:
-    return await request.body()
+async def raw_body(request: Request, ctx: Ctx, principal: AnyPrincipal) -> bytes:
+    """The request body, read only once the key is authenticated (and the request counted), and
+    never past `ADPILOT_MAX_BODY_BYTES`."""
+    return await read_bounded(request, ctx.settings.max_body_bytes)
+
+
+async def content_body(request: Request, ctx: Ctx, principal: AnyPrincipal) -> bytes:
+    """`raw_body` under the creative library's own limit (`ADPILOT_CREATIVE_MAX_BODY_BYTES`)."""
+    limit = ctx.settings.creative_max_body_bytes or ctx.settings.max_body_bytes
+    return await read_bounded(request, limit)
+
+
+async def form_body(request: Request, ctx: Ctx) -> bytes:
+    """A dashboard form's body (signing in carries the key in it), never past the limit."""
+    return await read_bounded(request, ctx.settings.max_body_bytes)
 
 
 RawBody = Annotated[bytes, Depends(raw_body)]
+ContentBody = Annotated[bytes, Depends(content_body)]
+FormBody = Annotated[bytes, Depends(form_body)]
 
 
 def write(

@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+# Errors quote what a caller sent so it can be recognised, never all of it: a 60 KB query value
+# must not come back as a 120 KB error.
+QUOTE_CHARS = 64
+FIELD_CHARS = 100
+PROBLEM_CHARS = 1000
+MESSAGE_CHARS = 2000
+
+
+def clip(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and an ellipsis."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def quote(value: Any) -> str:
+    """A short quotation of a caller's value for an error message."""
+    shown = str(value)
+    if len(shown) <= QUOTE_CHARS:
+        return repr(shown)
+    return f"{shown[:QUOTE_CHARS]!r}… ({len(shown)} characters)"
+
 
 class ApiError(Exception):
     def __init__(
@@ -14,6 +34,7 @@ class ApiError(Exception):
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message = clip(message, MESSAGE_CHARS)
         super().__init__(message)
         self.status = status
         self.code = code
@@ -36,11 +57,13 @@ def forbidden_scope(scope: str) -> ApiError:
 
 
 def not_found(what: str) -> ApiError:
-    return ApiError(404, "NOT_FOUND", f"{what} was not found.")
+    return ApiError(404, "NOT_FOUND", f"{clip(what, FIELD_CHARS)} was not found.")
 
 
 def validation(field: str, problem: str, *more: tuple[str, str]) -> ApiError:
-    fields = [{"field": field, "problem": problem}] + [{"field": f, "problem": p} for f, p in more]
+    pairs = [(clip(f, FIELD_CHARS), clip(p, PROBLEM_CHARS)) for f, p in ((field, problem), *more)]
+    fields = [{"field": f, "problem": p} for f, p in pairs]
+    field, problem = pairs[0]
     return ApiError(422, "VALIDATION", f"Invalid {field}: {problem}.", {"fields": fields})
 
 

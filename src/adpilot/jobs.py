@@ -38,6 +38,7 @@ WORKFLOW_MODULES = (
     "adpilot.runs.workflows",
     "adpilot.pending.workflows",
     "adpilot.webhooks.workflows",
+    "adpilot.syncs.workflows",
     "adpilot.maintenance",
     "adpilot.outcomes.workflows",
 )

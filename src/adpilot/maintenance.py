@@ -1,4 +1,4 @@
-"""Periodic upkeep: expire pending actions, fire layer schedules, re-enqueue lost work.
+"""Periodic upkeep: expire pending actions, fire layer schedules and syncs, re-enqueue lost work.
 
 Everything here is safe to run concurrently on several workers: transitions are guarded updates
 and work is enqueued under deterministic workflow ids, which run once however often enqueued.
@@ -26,6 +26,7 @@ from adpilot.pending import service as pending_service
 from adpilot.pending.models import PendingAction
 from adpilot.runs import service as runs_service
 from adpilot.runs.models import OptimizerRun
+from adpilot.syncs import service as syncs_service
 from adpilot.webhooks import service as webhooks_service
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,10 @@ def run_maintenance(settings: Settings, factory: sessionmaker[Session], now: dt.
         pending_service.expire_due(session, now)
         webhooks_service.requeue_stranded(session)
     fire_due_schedules(settings, factory, now)
+    syncs_service.fire_due_syncs(factory, now)
     requeue_lost_work(factory, now)
     outcomes_service.sweep(factory, now, settings.outcome_horizons_days)
+    syncs_service.requeue_running(factory)
 
 
 @DBOS.workflow()

@@ -12,6 +12,7 @@ from adpilot.outcomes.models import ActionOutcome, Prediction
 from adpilot.pending.models import PendingAction
 from adpilot.platforms.sandbox.models import SandboxMarket
 from adpilot.runs.models import Job, OptimizerRun
+from adpilot.syncs.models import EntitySync
 from adpilot.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from adpilot.workers.models import WorkerLease
 
@@ -29,6 +30,7 @@ __all__ = [
     "Campaign",
     "CampaignAuthority",
     "DashboardSession",
+    "EntitySync",
     "IdempotencyRecord",
     "Job",
     "Layer",

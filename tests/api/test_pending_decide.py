@@ -211,23 +211,11 @@ def test_a_row_expiring_inside_the_decision_is_committed_as_expired(
     boot: dict[str, Any],
     meta: str,
     session_factory: sessionmaker[Session],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The expiry pass before the decision finds nothing; the row runs out a moment later."""
-    from adpilot.pending import expiry
-
+    """The row runs out a moment before the decision, before any sweep: the decision (a write)
+    records the expiry itself."""
     pending_id = add_action(session_factory, meta)
     set_row(session_factory, pending_id, expires_at=utcnow() + dt.timedelta(seconds=1))
-    real = expiry.expire_scope
-    calls: list[int] = []
-
-    def slow_first_pass(*args: Any) -> None:
-        calls.append(1)
-        if len(calls) == 1:
-            return  # as if the clock had not yet reached expiresAt
-        real(*args)
-
-    monkeypatch.setattr(expiry, "expire_scope", slow_first_pass)
     with time_machine.travel(utcnow() + dt.timedelta(seconds=5), tick=True):
         response = partner.post(url(boot, pending_id, "approve"), json={})
     assert error(response)["details"]["subcode"] == "EXPIRED"

@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.bootstrap import bootstrap_org
 from adpilot.config import Settings
+from adpilot.db import transaction
 from adpilot.kit.clock import utcnow
+from adpilot.pending import service
 from adpilot.webhooks.models import WebhookEvent
 from tests.conftest import Api
-from tests.helpers_pending import add_action, make_run, set_row
+from tests.helpers_pending import add_action, get_row, make_run, set_row
 
 ROW_KEYS = [
     "pendingId", "runId", "actionType", "entityType", "entityId", "entityName", "platform",
@@ -269,20 +271,40 @@ def test_expired_rows_are_never_seen_as_pending(
     expired = [add_action(session_factory, meta, now=eight_days_ago) for _ in range(2)]
     fresh = add_action(session_factory, meta)
     assert partner.get(f"{base(boot)}/count").json() == {"count": 1}
+    assert partner.get(f"{base(boot)}/count", params={"status": "rejected"}).json() == {"count": 2}
     assert ids(partner.get(base(boot))) == [fresh]
     rejected = partner.get(base(boot), params={"status": "rejected"}).json()["items"]
     assert sorted(r["pendingId"] for r in rejected) == sorted(expired)
     assert all(r["rejectionReason"] == "expired" and r["decidedBy"] is None for r in rejected)
+    assert all(r["decidedAt"] == r["expiresAt"] for r in rejected)
     one = partner.get(f"{base(boot)}/{expired[0]}").json()
     assert one["status"] == "rejected" and one["rejectionReason"] == "expired"
-    with session_factory() as session:
-        events = session.scalars(
-            select(WebhookEvent).where(WebhookEvent.type == "ads.pending.expired")
-        ).all()
-    # One event for the project, naming both rows, announced once however often we read.
+    # Both statuses at once: each row once, as what it is now.
+    both = partner.get(base(boot), params={"status": "pending,rejected"}).json()["items"]
+    assert sorted((r["pendingId"], r["status"]) for r in both) == sorted(
+        [(fresh, "pending")] + [(pid, "rejected") for pid in expired]
+    )
+
+    def announced() -> list[WebhookEvent]:
+        with session_factory() as session:
+            return list(
+                session.scalars(
+                    select(WebhookEvent).where(WebhookEvent.type == "ads.pending.expired")
+                ).all()
+            )
+
+    # Reading wrote nothing: the rows wait for the sweep, which records and announces them once,
+    # exactly as the reads showed them.
+    assert announced() == []
+    assert {get_row(session_factory, pid).status for pid in expired} == {"pending"}
+    with transaction(session_factory) as session:
+        assert service.expire_due(session, utcnow()) == 2
+    events = announced()
     assert len(events) == 1
     assert events[0].data["pendingIds"] == sorted(expired)
     assert events[0].project_id == boot["projectId"]
+    after = partner.get(base(boot), params={"status": "rejected"}).json()["items"]
+    assert after == rejected
 
 
 def test_a_row_expires_on_read_when_its_time_passes(
@@ -300,7 +322,6 @@ def test_reads_need_the_ads_read_scope(
     client: Any, boot: dict[str, Any], settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
     from adpilot.auth import service as auth_service
-    from adpilot.db import transaction
 
     with transaction(session_factory) as session:
         issued = auth_service.create_api_key(
@@ -315,16 +336,21 @@ def test_reads_need_the_ads_read_scope(
     assert Api(client, "adp_live_nope").get(base(boot)).status_code == 401
 
 
+@pytest.mark.parametrize(
+    "statuses", [("pending",), ("rejected",), ("pending", "approved"), ("pending", "rejected")]
+)
 def test_count_is_answered_from_an_index_alone(
-    boot: dict[str, Any], meta: str, session_factory: sessionmaker[Session]
+    boot: dict[str, Any],
+    meta: str,
+    session_factory: sessionmaker[Session],
+    statuses: tuple[str, ...],
 ) -> None:
+    """Whatever the statuses, expiry as of now included, the count reads the index only."""
     from sqlalchemy import text
 
-    from adpilot.pending import service
-
     add_action(session_factory, meta)
-    filters = service.ListFilters(statuses=("pending", "approved"), action_types=("pause_ad",))
-    stmt = service.count_query(boot["projectId"], "meta", filters)
+    filters = service.ListFilters(statuses=statuses, action_types=("pause_ad",))
+    stmt = service.count_query(boot["projectId"], "meta", filters, utcnow())
     with session_factory() as session:
         dialect = session.get_bind().dialect
         sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))

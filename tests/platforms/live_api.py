@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from adpilot import jobs
 from adpilot.kit.platform_names import to_long
 from adpilot.pending import workflows
+from adpilot.syncs.models import EntitySync
 from tests.conftest import Api
 
 
@@ -30,7 +32,21 @@ def connect_live(
     }
     if replace:
         body["replace"] = True
-    return api.post(f"/v1/projects/{project_id}/ads/ad-accounts", json=body)
+    answer = api.post(f"/v1/projects/{project_id}/ads/ad-accounts", json=body)
+    wait_for_syncs()
+    return answer
+
+
+def wait_for_syncs() -> None:
+    """Let the sync a connect starts finish, so faults a test injects next meet its run."""
+    try:
+        runtime = jobs.runtime()
+    except RuntimeError:
+        return  # no job engine in this test: nothing was enqueued
+    with runtime.session_factory() as session:
+        running = session.scalars(select(EntitySync.id).where(EntitySync.status == "running")).all()
+    for sync_id in running:
+        runtime.wait(sync_id, timeout=120)
 
 
 def run_to_end(

@@ -272,15 +272,17 @@ def bench_pending(
         base = f"/v1/projects/{boot['projectId']}/ads/meta/pending"
         one_id = f"pa_bench_{rows // 2:09d}"
         filters = pending_service.ListFilters()
+        # The API judges expiry as of the request; the raw query does the same.
+        now = utcnow()
         listed = pending_service._listed(boot["projectId"], "meta")
         raw_list = (
             select(PendingAction)
-            .where(*listed, *filters.criteria())
+            .where(*listed, *filters.criteria(now))
             .order_by(PendingAction.created_at.desc(), PendingAction.id.desc())
             .limit(51)
         )
         raw_row = select(PendingAction).where(PendingAction.id == one_id, *listed)
-        raw_count = pending_service.count_query(boot["projectId"], "meta", filters)
+        raw_count = pending_service.count_query(boot["projectId"], "meta", filters, now)
 
         def api(path: str) -> Callable[[], Any]:
             return lambda: http.get(path).raise_for_status()

@@ -18,6 +18,7 @@ from adpilot.dashboard.views import campaign_links, creative_names, currency_of,
 from adpilot.db import transaction
 from adpilot.deps import AppContext
 from adpilot.entities.models import Campaign
+from adpilot.kit.clock import utcnow
 from adpilot.kit.pagination import multi_values
 from adpilot.layers.models import Layer, Project
 from adpilot.pending import expiry
@@ -150,7 +151,7 @@ def one_row(session: Session, project: Project, layer: Layer, pending_id: str) -
     row = pending_service.get_action(
         session, project_id=project.id, platform=layer.platform, pending_id=pending_id
     )
-    shown = pending_service.to_api(row)
+    shown = pending_service.to_api(row, utcnow())
     return {
         "project": project,
         "layer": layer,
@@ -204,7 +205,6 @@ def decide(
         if verb == "approve":
             return Outcome(False, "A comment may be at most 2,000 characters.")
         return Outcome(False, "A reason is required to reject (at most 500 characters).")
-    expiry.expire_scope(ctx, project.id, layer.platform)
     try:
         with transaction(ctx.session_factory) as session:
             if verb == "approve":
@@ -231,7 +231,7 @@ def decide(
         if err.status == 404:
             raise
         if (err.details or {}).get("subcode") == "EXPIRED":
-            # It ran out between our expiry pass and the decision: record the expiry now.
+            # It ran out before the sweep came by: record the expiry now.
             expiry.expire_scope(ctx, project.id, layer.platform)
         return Outcome(False, _refusal_message(err))
     if verb == "approve":
@@ -250,6 +250,7 @@ def matching_ids(
         platform=layer.platform,
         filters=narrowing.filters(("pending",)),
         limit=BULK_LIMIT,
+        now=utcnow(),
     )
 
 

@@ -12,8 +12,7 @@ from adpilot.dashboard import control, queue, render, views
 from adpilot.dashboard import session as sess
 from adpilot.dashboard.render import guarded, page, redirect
 from adpilot.db import read_session
-from adpilot.deps import Ctx, RawBody
-from adpilot.pending import expiry
+from adpilot.deps import Ctx, FormBody
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -40,7 +39,7 @@ def home(request: Request, ctx: Ctx) -> Response:
 
 @router.post("/sign-in")
 @guarded
-def sign_in(request: Request, ctx: Ctx, raw: RawBody) -> Response:
+def sign_in(request: Request, ctx: Ctx, raw: FormBody) -> Response:
     form = render.form_fields(raw)
     next_path = render.safe_next(form.get("next"))
     if not sess.check_signin_token(request, form.get("signin_token")):
@@ -65,7 +64,7 @@ def sign_in(request: Request, ctx: Ctx, raw: RawBody) -> Response:
 
 @router.post("/sign-out")
 @guarded
-def sign_out(request: Request, ctx: Ctx, raw: RawBody) -> Response:
+def sign_out(request: Request, ctx: Ctx, raw: FormBody) -> Response:
     sess.check_csrf(request, ctx, render.form_fields(raw).get("csrf"))
     response = redirect(request, ctx, "/app")
     sess.sign_out(request, response, ctx)
@@ -93,7 +92,6 @@ def project_overview(request: Request, ctx: Ctx, projectId: str) -> Response:
     views.require_read(current.principal)
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
-    expiry.expire_scope(ctx, project.id)
     with read_session(ctx.session_factory) as session:
         data = views.overview(session, ctx.settings.secret_key, project)
     return page(request, ctx, "project.html", data)
@@ -109,7 +107,6 @@ def layer(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = views.layer_page(session, ctx.settings.secret_key, project, found, cursor)
     return page(request, ctx, "layer.html", data)
@@ -154,7 +151,6 @@ def pending_queue(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = queue.queue_page(
             session, ctx.settings.secret_key, project, found, statuses, cursor, narrowing
@@ -164,7 +160,9 @@ def pending_queue(
 
 @router.post("/projects/{projectId}/layers/{layerId}/pending/bulk")
 @guarded
-def decide_bulk(request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str) -> Response:
+def decide_bulk(
+    request: Request, ctx: Ctx, raw: FormBody, projectId: str, layerId: str
+) -> Response:
     current = sess.current(request, ctx)
     form = render.form_fields(raw)
     sess.check_csrf(request, ctx, form.get("csrf"))
@@ -203,7 +201,6 @@ def pending_row(
     with read_session(ctx.session_factory) as session:
         project = views.visible_project(session, current.principal, projectId)
         found = views.find_layer(session, project, layerId)
-    expiry.expire_scope(ctx, project.id, found.platform)
     with read_session(ctx.session_factory) as session:
         data = queue.one_row(session, project, found, pendingId)
     return page(request, ctx, "pending_row.html", data)
@@ -243,7 +240,7 @@ def _decide(
 @router.post("/projects/{projectId}/layers/{layerId}/pending/{pendingId}/approve")
 @guarded
 def approve(
-    request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, pendingId: str
+    request: Request, ctx: Ctx, raw: FormBody, projectId: str, layerId: str, pendingId: str
 ) -> Response:
     return _decide(request, ctx, raw, projectId, layerId, pendingId, "approve")
 
@@ -251,7 +248,7 @@ def approve(
 @router.post("/projects/{projectId}/layers/{layerId}/pending/{pendingId}/reject")
 @guarded
 def reject(
-    request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, pendingId: str
+    request: Request, ctx: Ctx, raw: FormBody, projectId: str, layerId: str, pendingId: str
 ) -> Response:
     return _decide(request, ctx, raw, projectId, layerId, pendingId, "reject")
 
@@ -262,7 +259,7 @@ def reject(
 @router.post("/projects/{projectId}/layers/{layerId}/settings/{what}")
 @guarded
 def change_layer(
-    request: Request, ctx: Ctx, raw: RawBody, projectId: str, layerId: str, what: str
+    request: Request, ctx: Ctx, raw: FormBody, projectId: str, layerId: str, what: str
 ) -> Response:
     current = sess.current(request, ctx)
     form = render.form_fields(raw)
@@ -280,7 +277,7 @@ def change_layer(
 @router.post("/projects/{projectId}/campaigns/{campaignId}/authority")
 @guarded
 def change_campaign(
-    request: Request, ctx: Ctx, raw: RawBody, projectId: str, campaignId: str
+    request: Request, ctx: Ctx, raw: FormBody, projectId: str, campaignId: str
 ) -> Response:
     current = sess.current(request, ctx)
     form = render.form_fields(raw)

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from adpilot import errors
-from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, visible_project, write_change
+from adpilot.deps import (
+    AnyPrincipal,
+    ContentBody,
+    Ctx,
+    ReadSession,
+    visible_project,
+    write_change,
+)
 from adpilot.entities import service
 from adpilot.entities.schemas import (
     CONTENT_POOLS,
@@ -202,7 +209,7 @@ def ads_metrics(
 def create_ads_content(
     request: Request,
     ctx: Ctx,
-    raw: RawBody,
+    raw: ContentBody,
     project: Annotated[Project, Depends(visible_project("ads:write:creative"))],
     principal: AnyPrincipal,
 ) -> Response:
@@ -239,7 +246,7 @@ def list_ads_content(
 def patch_ads_content(
     request: Request,
     ctx: Ctx,
-    raw: RawBody,
+    raw: ContentBody,
     session: ReadSession,
     project: Annotated[Project, Depends(visible_project("ads:write:creative"))],
     principal: AnyPrincipal,

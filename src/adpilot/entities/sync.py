@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from adpilot.config import Settings
+from adpilot.db import transaction
 from adpilot.entities.models import (
     Ad,
     AdDailyMetric,
@@ -18,7 +21,11 @@ from adpilot.entities.models import (
 )
 from adpilot.kit.ids import new_id
 from adpilot.layers.models import AdAccount, Layer
-from adpilot.platforms.base import AccountSnapshot
+from adpilot.platforms.base import AccountSnapshot, PlatformAuthError
+from adpilot.platforms.registry import open_platform
+
+# Runs and syncs read the last 30 complete days.
+WINDOW_DAYS = 30
 
 
 def _by_external_id(session: Session, model: Any, layer_id: str) -> dict[str, Any]:
@@ -160,3 +167,59 @@ def store_snapshot(
     account.currency = snapshot.account.currency or account.currency
     account.timezone = snapshot.account.timezone or account.timezone
     return len(snapshot.campaigns) + len(snapshot.adsets) + len(snapshot.ads)
+
+
+def metrics_window(timezone: str, now: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The last 30 complete days in the account's time zone, ending yesterday."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    until = now.astimezone(zone).date() - dt.timedelta(days=1)
+    return until - dt.timedelta(days=WINDOW_DAYS - 1), until
+
+
+def read_account(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    account: AdAccount,
+    conversion_event: str | None,
+    since: dt.date,
+    until: dt.date,
+) -> AccountSnapshot:
+    """Everything the platform shows of `account` over [since, until]. A refused token is
+    recorded on the account (expired or invalid) before the error goes up."""
+    try:
+        platform = open_platform(settings, factory, account, conversion_event=conversion_event)
+        return platform.fetch_snapshot(since, until)
+    except PlatformAuthError as exc:
+        with transaction(factory) as session:
+            acct = session.get(AdAccount, account.id)
+            assert acct is not None
+            acct.token_status = exc.token_status
+        raise
+
+
+def store_for_layer(
+    session: Session,
+    layer_id: str,
+    account_id: str,
+    snapshot: AccountSnapshot,
+    since: dt.date,
+    until: dt.date,
+    now: dt.datetime,
+) -> dict[str, int]:
+    """Store a snapshot under the layer's row lock (a run's sync and a scheduled one take
+    turns, so neither inserts an entity the other just did); the token proved valid."""
+    layer = session.get(Layer, layer_id, with_for_update=True)
+    account = session.get(AdAccount, account_id)
+    assert layer is not None and account is not None
+    store_snapshot(session, layer, account, snapshot, since, until, now)
+    account.token_status = "valid"
+    account.token_last_validated_at = now
+    return {
+        "campaigns": len(snapshot.campaigns),
+        "adsets": len(snapshot.adsets),
+        "ads": len(snapshot.ads),
+        "metricRows": len(snapshot.metrics),
+    }

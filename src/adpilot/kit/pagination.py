@@ -70,7 +70,8 @@ def multi_values(
         unknown = [v for v in values if v not in allowed_set]
         if unknown:
             raise errors.validation(
-                field, f"unknown value {unknown[0]!r}; expected one of {', '.join(allowed)}"
+                field,
+                f"unknown value {errors.quote(unknown[0])}; expected one of {', '.join(allowed)}",
             )
     # De-duplicate but keep order, so cursors bound to filters are stable.
     return sorted(set(values))

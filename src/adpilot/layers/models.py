@@ -52,6 +52,9 @@ class Layer(Base):
     # None: the default schedule (every 6 hours); a cron expression; or "off".
     schedule: Mapped[str | None] = mapped_column(String(100))
     next_scheduled_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Entity and metric syncs between runs: None every 6 hours, a cron expression, or "off".
+    sync_schedule: Mapped[str | None] = mapped_column(String(100))
+    next_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     creative_slots: Mapped[int] = mapped_column(Integer, default=4)
     guardrail_overrides: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     settings_modified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

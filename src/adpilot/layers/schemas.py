@@ -90,7 +90,14 @@ class LayerSettingsPatch(PartialBody):
 
     model_config = ConfigDict(alias_generator=to_camel)
     nullable = frozenset(
-        {"target_cpa_cents", "goal", "conversion_event", "schedule", "guardrail_overrides"}
+        {
+            "target_cpa_cents",
+            "goal",
+            "conversion_event",
+            "schedule",
+            "sync_schedule",
+            "guardrail_overrides",
+        }
     )
 
     target_cpa_cents: int | None = Field(None, ge=1, le=100_000_000)
@@ -99,6 +106,8 @@ class LayerSettingsPatch(PartialBody):
     conversion_event: str | None = Field(None, min_length=1, max_length=100)
     # A 5-field cron expression (UTC) or "off"; checked by the service, which also plans the run.
     schedule: str | None = Field(None, min_length=1, max_length=100)
+    # When entities and metrics are synced between runs: cron (UTC) or "off"; null: every 6 h.
+    sync_schedule: str | None = Field(None, min_length=1, max_length=100)
     creative_slots: int | None = Field(None, ge=1, le=10)
     guardrail_overrides: GuardrailOverridesPatch | None = None
 

@@ -47,6 +47,7 @@ from adpilot.platforms.sandbox.models import SandboxMarket
 from adpilot.sim.bootstrap import bootstrap_market_cached
 from adpilot.sim.market import creative_ids_in_state
 from adpilot.sim.reports import CreativeRecord, creatives_data
+from adpilot.syncs.service import start_sync
 
 
 def create_project(session: Session, organization_id: str, name: str) -> Project:
@@ -89,6 +90,9 @@ def get_or_create_layer(session: Session, project: Project, platform: str) -> La
         schedule=None,
         # The first scheduled run comes a full interval after the layer is created.
         next_scheduled_run_at=next_run_after(None, now),
+        # Likewise the first scheduled sync: connecting an account syncs at once.
+        sync_schedule=None,
+        next_sync_at=next_run_after(None, now),
         creative_slots=4,
         guardrail_overrides={},
         settings_modified_at=now,
@@ -326,6 +330,8 @@ def layer_settings_view(session: Session, layer: Layer) -> dict[str, Any]:
         "conversionEvent": layer.conversion_event,
         "schedule": layer.schedule,
         "nextScheduledRunAt": isoformat(layer.next_scheduled_run_at),
+        "syncSchedule": layer.sync_schedule,
+        "nextSyncAt": isoformat(layer.next_sync_at),
         "creativeSlots": layer.creative_slots,
         "guardrailOverrides": {
             to_camel(name): value
@@ -345,10 +351,11 @@ def patch_layer_settings(
     request_id: str | None,
 ) -> dict[str, Any]:
     given = patch.given()
-    if "schedule" in given and patch.schedule is not None:
-        problem = schedule_problem(patch.schedule)
+    for name in ("schedule", "sync_schedule"):
+        value = given.get(name)
+        problem = schedule_problem(value) if value is not None else None
         if problem:
-            raise errors.validation("schedule", problem)
+            raise errors.validation(to_camel(name), problem)
     goal = goal_from_patch(patch)
     layer = locked_layer(session, layer_id)
     before = layer_settings_view(session, layer)
@@ -363,6 +370,9 @@ def patch_layer_settings(
     if "schedule" in given and patch.schedule != layer.schedule:
         layer.schedule = patch.schedule
         layer.next_scheduled_run_at = next_run_after(patch.schedule, now)
+    if "sync_schedule" in given and patch.sync_schedule != layer.sync_schedule:
+        layer.sync_schedule = patch.sync_schedule
+        layer.next_sync_at = next_run_after(patch.sync_schedule, now)
     if "guardrail_overrides" in given:
         overrides = patch.guardrail_overrides
         merged = dict(layer.guardrail_overrides or {}) if overrides is not None else {}
@@ -489,6 +499,10 @@ def connect_account(
     else:
         layer = get_or_create_layer(session, project, platform)
         account = connect_live_account(session, settings, layer, verified, name=body.name)
+    # Entities are listed within seconds, before any run: a sync job starts once this commits.
+    connected_layer = session.get(Layer, account.layer_id)
+    assert connected_layer is not None
+    start_sync(session, connected_layer, account, trigger="connect")
     audit.record(
         session,
         "ad_account.connected",

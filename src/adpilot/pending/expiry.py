@@ -1,4 +1,8 @@
-"""Expire a scope's overdue pending rows before an API answer or a dashboard page shows them."""
+"""Record the expiry of a scope's overdue pending rows when a decision finds one expired.
+
+Reads never come here: they show an overdue row as expired in their query (`service.to_api`,
+`ListFilters.criteria`), and the maintenance sweep records it.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,8 @@ from adpilot.pending import service
 
 
 def expire_scope(ctx: AppContext, project_id: str, platform: str | None = None) -> None:
-    """Expire this scope's overdue rows first, so no answer ever shows an expired row as pending.
-
-    The cheap check keeps ordinary reads free of a write transaction; the expiry commits on its
-    own, even when the request then answers 409 EXPIRED. Reads that follow open a fresh session:
-    one begun earlier could still see the rows as pending (SQLite snapshots at the first read).
-    """
+    """Expire this scope's overdue rows now. The cheap check skips the write transaction when
+    nothing is due; the expiry commits on its own, even when the request then answers 409."""
     now = utcnow()
     with read_session(ctx.session_factory) as session:
         due = service.has_due(session, now, project_id=project_id, platform=platform)

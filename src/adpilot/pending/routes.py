@@ -13,6 +13,7 @@ from adpilot.auth.service import Principal
 from adpilot.db import read_session
 from adpilot.deps import AnyPrincipal, AppContext, Ctx, RawBody, visible_project, write_change
 from adpilot.kit.body import body_schema, parse_body
+from adpilot.kit.clock import utcnow
 from adpilot.kit.jsonresp import dumps
 from adpilot.kit.pagination import check_limit, multi_values
 from adpilot.kit.platform_names import path_platform
@@ -76,7 +77,6 @@ def list_pending(
     short = path_platform(platform)
     filters = _filters(status, action_type, run_id)
     size = check_limit(limit)
-    expiry.expire_scope(ctx, project.id, short)
     with read_session(ctx.session_factory) as session:
         page = service.list_page(
             session,
@@ -101,7 +101,6 @@ def count_pending(
 ) -> Response:
     short = path_platform(platform)
     filters = _filters(status, action_type, run_id)
-    expiry.expire_scope(ctx, project.id, short)
     with read_session(ctx.session_factory) as session:
         n = service.count(session, project_id=project.id, platform=short, filters=filters)
     return _json({"count": n})
@@ -110,19 +109,17 @@ def count_pending(
 @router.get(f"{BASE}/{{pendingId}}", response_model=PendingActionOut, summary="One pending action")
 def get_pending(ctx: Ctx, project: ReadProject, platform: str, pendingId: str) -> Response:
     short = path_platform(platform)
-    expiry.expire_scope(ctx, project.id, short)
     with read_session(ctx.session_factory) as session:
         row = service.get_action(
             session, project_id=project.id, platform=short, pending_id=pendingId
         )
-        return _json(service.to_api(row, row_outcomes(session, [row.id]).get(row.id)))
+        return _json(service.to_api(row, utcnow(), row_outcomes(session, [row.id]).get(row.id)))
 
 
 def _decidable_row(ctx: AppContext, project_id: str, platform: str, pending_id: str) -> str:
-    """The path's short platform, once overdue rows are expired and the row is known: a 404 for
-    an unknown row (or one under another platform) comes before the body is looked at."""
+    """The path's short platform, once the row is known: a 404 for an unknown row (or one under
+    another platform) comes before the body is looked at."""
     short = path_platform(platform)
-    expiry.expire_scope(ctx, project_id, short)
     with read_session(ctx.session_factory) as session:
         service.get_action(session, project_id=project_id, platform=short, pending_id=pending_id)
     return short
@@ -155,7 +152,8 @@ def _decide(
         )
     except errors.ApiError as err:
         if (err.details or {}).get("subcode") == "EXPIRED":
-            # The row ran out between our expiry pass and the decision: record it now.
+            # The row ran out before the sweep came by: a decision is a write, so it records the
+            # expiry at once (reads only show it).
             expiry.expire_scope(ctx, project_id, platform)
         raise
     return response

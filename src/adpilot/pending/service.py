@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from adpilot import errors
@@ -140,9 +140,32 @@ def write_request_for(row: PendingAction) -> WriteRequest:
     )
 
 
-def to_api(row: PendingAction, outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+def overdue(row: PendingAction, now: dt.datetime) -> bool:
+    """Still `pending` in the table but past `expiresAt`: expired, whether or not the sweep has
+    recorded it yet."""
+    return row.status == "pending" and row.expires_at <= now
+
+
+def to_api(
+    row: PendingAction, now: dt.datetime | None = None, outcome: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The row as every pending endpoint and the approval.* events show it (SPEC §6.1); `outcome`
-    is its evaluation once a horizon has been judged (outcomes.views.row_outcome)."""
+    is its evaluation once a horizon has been judged (outcomes.views.row_outcome).
+
+    With `now`, a row past `expiresAt` the sweep has not reached yet is shown as the sweep will
+    record it: rejected, reason `expired`, decided when it expired. Reads never write.
+    """
+    shown = _stored(row, outcome)
+    if now is not None and overdue(row, now):
+        shown.update(
+            status="rejected",
+            rejectionReason=EXPIRED_REASON,
+            decidedAt=isoformat(row.expires_at),
+        )
+    return shown
+
+
+def _stored(row: PendingAction, outcome: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "pendingId": row.id,
         "runId": row.run_id,
@@ -185,8 +208,24 @@ class ListFilters:
     campaign_ids: tuple[str, ...] = ()
     min_confidence: float | None = None
 
-    def criteria(self) -> list[ColumnElement[bool]]:
-        found: list[ColumnElement[bool]] = [PendingAction.status.in_(self.statuses)]
+    def criteria(self, now: dt.datetime) -> list[ColumnElement[bool]]:
+        """The filters as of `now`: a `pending` row past `expiresAt` counts as rejected.
+
+        Written as `status IN (…)` plus a condition on status and expires_at only, so the
+        count stays answerable from ix_pending_scope_status alone.
+        """
+        wanted = set(self.statuses)
+        stored = wanted | ({"pending"} if "rejected" in wanted else set())
+        found: list[ColumnElement[bool]] = [
+            PendingAction.status.in_([s for s in STATUSES if s in stored])
+        ]
+        if wanted == {"pending"}:
+            # The usual badge: a range on expires_at inside the index, not a filter.
+            found.append(PendingAction.expires_at > now)
+        elif "pending" in wanted and "rejected" not in wanted:
+            found.append(or_(PendingAction.status != "pending", PendingAction.expires_at > now))
+        elif "rejected" in wanted and "pending" not in wanted:
+            found.append(or_(PendingAction.status != "pending", PendingAction.expires_at <= now))
         if self.action_types:
             found.append(PendingAction.action_type.in_(self.action_types))
         if self.run_ids:
@@ -232,15 +271,23 @@ def list_page(
     filters: ListFilters,
     cursor: str | None,
     limit: int,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Newest first, ties by id descending; keyset cursors stay stable while rows are added."""
+    """Newest first, ties by id descending; keyset cursors stay stable while rows are added.
+    Rows past `expiresAt` are expired as of `now` (default: this moment) in the query itself."""
+    at = now or utcnow()
     # On this list an empty `cursor=` asks for the first page.
     query = ListQuery(
         secret, _cursor_scope(project_id, platform), filters.binding(), cursor or None, limit
     )
-    stmt = select(PendingAction).where(*_listed(project_id, platform), *filters.criteria())
+    stmt = select(PendingAction).where(*_listed(project_id, platform), *filters.criteria(at))
     page = newest_first_page(
-        session, query, stmt, PendingAction.created_at, PendingAction.id, to_api
+        session,
+        query,
+        stmt,
+        PendingAction.created_at,
+        PendingAction.id,
+        lambda row: to_api(row, at),
     )
     outcomes = row_outcomes(session, [item["pendingId"] for item in page.items])
     for item in page.items:
@@ -249,30 +296,46 @@ def list_page(
 
 
 def oldest_ids(
-    session: Session, *, project_id: str, platform: str, filters: ListFilters, limit: int
+    session: Session,
+    *,
+    project_id: str,
+    platform: str,
+    filters: ListFilters,
+    limit: int,
+    now: dt.datetime,
 ) -> list[str]:
     """Ids of the listed rows matching `filters`, oldest first: a bulk decision's worklist."""
     stmt = (
         select(PendingAction.id)
-        .where(*_listed(project_id, platform), *filters.criteria())
+        .where(*_listed(project_id, platform), *filters.criteria(now))
         .order_by(PendingAction.created_at, PendingAction.id)
         .limit(limit)
     )
     return list(session.scalars(stmt))
 
 
-def count_query(project_id: str, platform: str, filters: ListFilters) -> Select[Any]:
+def count_query(
+    project_id: str, platform: str, filters: ListFilters, now: dt.datetime
+) -> Select[Any]:
     """`COUNT(*)` answered from ix_pending_scope_status alone (project, platform, origin, status,
     expires_at, action_type), so a badge stays fast at a million rows."""
     return (
         select(func.count())
         .select_from(PendingAction)
-        .where(*_listed(project_id, platform), *filters.criteria())
+        .where(*_listed(project_id, platform), *filters.criteria(now))
     )
 
 
-def count(session: Session, *, project_id: str, platform: str, filters: ListFilters) -> int:
-    return int(session.scalar(count_query(project_id, platform, filters)) or 0)
+def count(
+    session: Session,
+    *,
+    project_id: str,
+    platform: str,
+    filters: ListFilters,
+    now: dt.datetime | None = None,
+) -> int:
+    stmt = count_query(project_id, platform, filters, now or utcnow())
+    return int(session.scalar(stmt) or 0)
 
 
 def get_action(
@@ -334,7 +397,8 @@ def expire_due(
         .values(
             status="rejected",
             rejection_reason=EXPIRED_REASON,
-            decided_at=now,
+            # When it expired, as every read has shown it since (not when the sweep came by).
+            decided_at=PendingAction.expires_at,
             updated_at=now,
         )
         .returning(

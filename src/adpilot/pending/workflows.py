@@ -28,6 +28,7 @@ from adpilot.pending import service
 from adpilot.platforms.base import (
     AdPlatform,
     PlatformAuthError,
+    PlatformDeferred,
     PlatformError,
     PlatformTransientError,
 )
@@ -157,6 +158,16 @@ def _on_error(
         return _fail(factory, pending_id, f"platform auth failed: {_platform_reason(exc)}")
     if isinstance(exc, PlatformError) and not isinstance(exc, PlatformTransientError):
         return _fail(factory, pending_id, _platform_reason(exc))
+    if isinstance(exc, PlatformDeferred):
+        # Nothing was sent: a shared platform limit is full. Waiting for it is not a failed
+        # attempt, so it does not use up the retry ladder.
+        wait = min(max(exc.retry_after or 1.0, 1.0), MAX_RETRY_AFTER_SEC)
+        log.info("dispatch of %s deferred %.0fs: %s", pending_id, wait, exc.message)
+        return {
+            **_outcome(pending_id, "approved", exc.message),
+            "retryInSec": wait,
+            "deferred": True,
+        }
     # Transient, or an error the adapter did not classify: whether the write landed is unknown,
     # so retry, and the next attempt reads the live value before sending anything.
     if isinstance(exc, PlatformError):
@@ -232,7 +243,9 @@ def dispatch_workflow(pending_id: str) -> dict[str, Any]:
     while True:
         outcome = dispatch_attempt_step(pending_id, attempt)
         delay = outcome.pop("retryInSec", None)
+        deferred = outcome.pop("deferred", False)
         if delay is None:
             return outcome
         DBOS.sleep(delay)
-        attempt += 1
+        if not deferred:
+            attempt += 1

@@ -203,6 +203,11 @@ class PlatformTransientError(PlatformError):
         self.retry_after = retry_after
 
 
+class PlatformDeferred(PlatformTransientError):
+    """Not sent: adpilot's own count of a platform limit says the send would be refused now.
+    Nothing reached the platform; try again after `retry_after` seconds."""
+
+
 class AdPlatform(Protocol):
     """One connected ad account on one platform."""
 

@@ -10,6 +10,7 @@ Longer outages are the durable job's business: a run or dispatch retries the who
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import httpx
 
 from adpilot.config import Settings
 from adpilot.platforms.base import PlatformTransientError
+from adpilot.platforms.limits import PlatformLimits, local_limits, shared_limits
 
 T = TypeVar("T")
 
@@ -38,6 +40,8 @@ class HttpOptions:
     monotonic: Callable[[], float] = time.monotonic
     transport: httpx.BaseTransport | None = None
     user_agent: str = "adpilot"
+    # Where platform limits are counted; None: in this process, on `monotonic`.
+    limits: PlatformLimits | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> HttpOptions:
@@ -45,12 +49,22 @@ class HttpOptions:
             "timeout_sec": settings.platform_timeout_sec,
             "retry_delays": tuple(settings.platform_retry_delays),
         }
+        # Shared limits count on the wall clock; a caller bringing its own clock keeps its own.
+        if "monotonic" not in overrides and "sleep" not in overrides:
+            values["limits"] = shared_limits(settings)
         values.update(overrides)
         return cls(**values)
 
+    def platform_limits(self) -> PlatformLimits:
+        return self.limits or local_limits(self.monotonic, self.sleep)
+
 
 class PlatformHttp:
-    """One platform's HTTP client: a base URL, default headers, retries and pacing."""
+    """One platform's HTTP client: a base URL, default headers, retries and pacing.
+
+    `pace_key` names what a slow-down covers (an ad account on one API host): every client with
+    the same key, in any process sharing the limits store, holds back together.
+    """
 
     def __init__(
         self,
@@ -58,9 +72,11 @@ class PlatformHttp:
         options: HttpOptions | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        pace_key: str | None = None,
     ) -> None:
         self.options = options or HttpOptions()
-        self._not_before = 0.0
+        self.limits = self.options.platform_limits()
+        self.pace_key = pace_key or f"client:{uuid.uuid4().hex}"
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=self.options.timeout_sec,
@@ -115,12 +131,27 @@ class PlatformHttp:
     def slow_down(self, seconds: float) -> None:
         """Hold the next request back by `seconds` (a usage signal says a limit is near)."""
         seconds = min(max(seconds, 0.0), self.options.max_wait_sec)
-        self._not_before = max(self._not_before, self.options.monotonic() + seconds)
+        if seconds > 0:
+            now = self.limits.clock()
+            self.limits.store.pause(self.pace_key, now, now + seconds)
 
     def _wait_for_pace(self) -> None:
-        gap = self._not_before - self.options.monotonic()
-        if gap > 0:
-            self.options.sleep(gap)
+        wait_for_pause(self.limits, self.pace_key, self.options)
+
+
+def wait_for_pause(limits: PlatformLimits, key: str, options: HttpOptions) -> None:
+    """Sleep until the pause on `key` is over; a pause longer than a call may wait goes up to
+    the durable job as a transient error (nothing was sent)."""
+    while True:
+        gap = limits.store.paused_until(key) - limits.clock()
+        if gap <= 0:
+            return
+        if gap > options.max_wait_sec:
+            raise PlatformTransientError(
+                f"not sent: the platform asked adpilot to hold back for {gap:.0f} s",
+                retry_after=gap,
+            )
+        options.sleep(gap)
 
 
 def header_seconds(response: httpx.Response, name: str) -> float | None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, require, visible_project, write
 from adpilot.kit.body import StrictBody, body_schema, parse_body
@@ -17,6 +18,8 @@ from adpilot.kit.platform_names import LONG_TO_SHORT, SHORT_TO_LONG, to_short
 from adpilot.kit.ratelimit import rate_limit_class
 from adpilot.layers.models import Project
 from adpilot.runs import service
+from adpilot.runs.models import Job
+from adpilot.syncs import service as syncs_service
 
 router = APIRouter(tags=["optimizer"])
 
@@ -99,6 +102,15 @@ def _none_match(header: str, etag: str) -> bool:
     return "*" in tags or etag in [t.removeprefix("W/") for t in tags]
 
 
+def _job_view(session: Any, organization_id: str, job_id: str) -> dict[str, Any]:
+    """A run's job or a sync's job (kind `ads_sync`), as `GET /v1/jobs/{jobId}` shows it."""
+    kind = session.scalar(select(Job.kind).where(Job.id == job_id))
+    if kind == syncs_service.SYNC_KIND:
+        return syncs_service.job_to_api(*syncs_service.find_job(session, organization_id, job_id))
+    job, run = service.get_job(session, organization_id, job_id)
+    return service.job_to_api(job, run)
+
+
 @router.get("/v1/jobs/{jobId}", summary="A job envelope (ETag / If-None-Match supported)")
 def get_job(
     jobId: str,
@@ -106,8 +118,7 @@ def get_job(
     session: ReadSession,
     principal: Annotated[Any, Depends(require("jobs:read"))],
 ) -> Response:
-    job, run = service.get_job(session, principal.organization_id, jobId)
-    body = dumps(service.job_to_api(job, run))
+    body = dumps(_job_view(session, principal.organization_id, jobId))
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     if _none_match(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers={"ETag": etag})

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +12,7 @@ from adpilot import errors, jobs
 from adpilot.audit import service as audit
 from adpilot.auth.service import Principal
 from adpilot.db import execute_update
+from adpilot.entities.sync import metrics_window
 from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
 from adpilot.kit.pagination import ListQuery, check_limit, newest_first_page
@@ -46,21 +45,10 @@ SUMMARY_KEYS = (
     "approvedDispatched",
 )
 TERMINAL = ("completed", "failed", "canceled")
-WINDOW_DAYS = 30
 
 
 def empty_summary() -> dict[str, int]:
     return {key: 0 for key in SUMMARY_KEYS}
-
-
-def metrics_window(timezone: str, now: dt.datetime) -> tuple[dt.date, dt.date]:
-    """The last 30 complete days in the account's time zone, ending yesterday."""
-    try:
-        zone = ZoneInfo(timezone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    until = now.astimezone(zone).date() - dt.timedelta(days=1)
-    return until - dt.timedelta(days=WINDOW_DAYS - 1), until
 
 
 def run_url(run: OptimizerRun) -> str:

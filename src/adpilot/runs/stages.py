@@ -36,7 +36,7 @@ from adpilot.engine.types import (
     Proposal,
 )
 from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetBreakdown, Campaign
-from adpilot.entities.sync import store_snapshot
+from adpilot.entities.sync import read_account, store_for_layer
 from adpilot.gate import policy as gate_policy
 from adpilot.gate import service as gate_service
 from adpilot.kit.clock import isoformat, utcnow
@@ -44,7 +44,7 @@ from adpilot.layers.goal import engine_goal
 from adpilot.layers.models import AdAccount, Layer
 from adpilot.pending import service as pending_service
 from adpilot.pending.models import PendingAction
-from adpilot.platforms.base import PlatformAuthError, WriteRequest
+from adpilot.platforms.base import WriteRequest
 from adpilot.platforms.registry import open_platform
 from adpilot.runs.models import Job, OptimizerRun
 from adpilot.runs.service import PROGRESS, STAGES, run_to_api
@@ -186,28 +186,15 @@ def sync(ctx: StageContext, run_id: str) -> None:
         conversion_event = layer.conversion_event
     assert run.window_since is not None and run.window_until is not None
     since, until = run.window_since, run.window_until
-    try:
-        platform = open_platform(
-            ctx.settings, ctx.session_factory, account, conversion_event=conversion_event
-        )
-        snapshot = platform.fetch_snapshot(since, until)
-    except PlatformAuthError as exc:
-        with transaction(ctx.session_factory) as session:
-            acct = session.get(AdAccount, account.id)
-            assert acct is not None
-            acct.token_status = exc.token_status
-        raise
+    snapshot = read_account(
+        ctx.settings, ctx.session_factory, account, conversion_event, since, until
+    )
     with transaction(ctx.session_factory) as session:
         run = _load(session, run_id, lock=True)
         if stage_finished(run, "syncing"):
             return
-        layer = session.get(Layer, run.layer_id)
-        acct = session.get(AdAccount, run.ad_account_id)
-        assert layer is not None and acct is not None
         now = utcnow()
-        store_snapshot(session, layer, acct, snapshot, since, until, now)
-        acct.token_status = "valid"
-        acct.token_last_validated_at = now
+        store_for_layer(session, run.layer_id, run.ad_account_id, snapshot, since, until, now)
         _mark_finished(run, "syncing", now)
 
 

@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import case, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from adpilot import __version__
+from adpilot import __version__, errors
 from adpilot.audit import service as audit
 from adpilot.config import Settings
 from adpilot.db import transaction
@@ -58,10 +58,44 @@ class Destination:
     addresses: tuple[str, ...] = ()
 
 
+# Cloud instance-metadata services: never a webhook receiver, whatever the mode. Link-local
+# addresses (169.254.0.0/16, fe80::/10, where AWS, GCP and Azure answer) are refused as a class.
+METADATA_HOSTS = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+)
+_METADATA_PROBLEM = "must not point at a link-local or cloud metadata address"
+
+
 def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not ip.is_multicast
+
+
+def _address_problem(address: str, settings: Settings) -> str | None:
+    """Why we will not connect to `address`, or None. Loopback only where allowed (the
+    embedded default); private networks only when embedded (a receiver on the same LAN)."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+        address.split("%", 1)[0]
+    )
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if ip.is_link_local or ip in METADATA_ADDRESSES:
+        return _METADATA_PROBLEM
+    if ip.is_loopback or ip.is_unspecified:
+        return (
+            None if settings.loopback_webhooks_allowed else "must not point at a loopback address"
+        )
+    if settings.mode == "distributed" and not _is_public(ip):
+        return "must not point at a private, loopback or link-local address"
+    return None
 
 
 def _valid_hostname(name: str) -> bool:
@@ -73,18 +107,19 @@ def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        problem = f"the host {host!r} could not be resolved"
+        problem = f"the host {errors.quote(host)} could not be resolved"
         raise DestinationRefused(problem, transient=True) from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def vet(url: str, settings: Settings) -> Destination:
+def vet(url: str, settings: Settings, *, creating: bool = False) -> Destination:
     """Check a receiver URL against the rules of SPEC §9, or raise DestinationRefused.
 
-    In distributed mode every address the host resolves to must be public (a hostname pointing
-    at a private address is as dangerous as the address itself); the addresses checked are the
-    ones later connected to, so a DNS answer that changes between check and send cannot slip
-    through.
+    Every address the host resolves to must be allowed (a hostname pointing at a metadata or
+    private address is as dangerous as the address itself); the addresses checked are the ones
+    later connected to, so a DNS answer that changes between check and send cannot slip
+    through. Only while `creating` an endpoint in embedded mode may a host that does not
+    resolve yet (an offline machine) be accepted: it is checked again before every send.
     """
     if len(url) > MAX_URL_LENGTH:
         raise DestinationRefused(f"must be at most {MAX_URL_LENGTH} characters")
@@ -95,6 +130,10 @@ def vet(url: str, settings: Settings) -> Destination:
     host = parsed.host
     if parsed.scheme not in ("https", "http") or not host:
         raise DestinationRefused("must be an absolute https URL")
+    if parsed.userinfo:
+        # Credentials in a URL would be stored and shown back with it; receivers verify our
+        # signature instead.
+        raise DestinationRefused("must not carry credentials (user:password@)")
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise DestinationRefused("has an invalid port")
     try:
@@ -103,22 +142,28 @@ def vet(url: str, settings: Settings) -> Destination:
         literal = None
     if literal is None and not _valid_hostname(parsed.raw_host.decode("ascii", "replace")):
         raise DestinationRefused("has an invalid host name")
+    if literal is None and host.lower().removesuffix(".") in METADATA_HOSTS:
+        raise DestinationRefused(_METADATA_PROBLEM)
     allow_loopback = settings.loopback_webhooks_allowed
     if parsed.scheme == "http" and not (allow_loopback and host in LOOPBACK_HOSTS):
         hint = " (plain http only for localhost and 127.0.0.1)" if allow_loopback else ""
         raise DestinationRefused(f"must use https{hint}")
-    if settings.mode != "distributed":
-        return Destination(parsed)
 
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = [str(literal)] if literal is not None else _resolve(host, port)
+    try:
+        addresses = [str(literal)] if literal is not None else _resolve(host, port)
+    except DestinationRefused:
+        if creating and settings.mode != "distributed":
+            return Destination(parsed)
+        raise
     if not addresses:
-        raise DestinationRefused(f"the host {host!r} could not be resolved", transient=True)
+        raise DestinationRefused(
+            f"the host {errors.quote(host)} could not be resolved", transient=True
+        )
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if _is_public(ip) or (allow_loopback and ip.is_loopback):
-            continue
-        raise DestinationRefused("must not point at a private, loopback or link-local address")
+        problem = _address_problem(address, settings)
+        if problem is not None:
+            raise DestinationRefused(problem)
     return Destination(parsed, addresses=tuple(addresses))
 
 

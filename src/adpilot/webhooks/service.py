@@ -47,6 +47,8 @@ EVENT_TYPES = (
     "job.completed",
     "job.failed",
     "job.canceled",
+    "ads.sync.completed",
+    "ads.sync.failed",
     "test.ping",
 )
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
@@ -190,15 +192,16 @@ def check_events(events: list[str]) -> list[str]:
     """Known event names only (422 naming `events`); duplicates dropped, order kept."""
     for name in events:
         if name not in EVENT_TYPES:
+            expected = ", ".join(EVENT_TYPES)
             raise errors.validation(
-                "events", f"unknown event type {name!r}; expected any of {', '.join(EVENT_TYPES)}"
+                "events", f"unknown event type {errors.quote(name)}; expected any of {expected}"
             )
     return list(dict.fromkeys(events))
 
 
 def check_url(url: str, settings: Settings) -> str:
     try:
-        delivery.vet(url, settings)
+        delivery.vet(url, settings, creating=True)
     except delivery.DestinationRefused as refused:
         raise errors.validation("url", refused.problem) from None
     return url

@@ -1,7 +1,7 @@
 """followed proposals and their outcomes
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-07 21:17:47.459665
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import adpilot.db
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """dashboard sessions held on the server
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import adpilot.db
 
 revision = "0007"
-down_revision = "0001"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -19,7 +19,12 @@ from typing import Any, TypeVar
 import httpx
 
 from adpilot.platforms.apple.auth import AppleAuth, AppleCredentials
-from adpilot.platforms.base import PlatformAuthError, PlatformRejected, PlatformTransientError
+from adpilot.platforms.base import (
+    PlatformAuthError,
+    PlatformDeferred,
+    PlatformRejected,
+    PlatformTransientError,
+)
 from adpilot.platforms.http import HttpOptions, PlatformHttp, header_seconds, in_parallel
 
 T = TypeVar("T")
@@ -49,7 +54,12 @@ class AppleClient:
         # Per request rather than a client default: the token endpoint is another host and
         # has no business knowing the account.
         self.context = {"X-AP-Context": f"adAccountId={ad_account_id}"}
-        self.http = PlatformHttp(base_url, options, headers={"Accept": "application/json"})
+        # Apple's limits are per ad account: every client of the account, in every process
+        # sharing the limits store, paces and spends the same quota.
+        self.limit_key = f"apple {base_url.rstrip('/')} {ad_account_id}"
+        self.http = PlatformHttp(
+            base_url, options, headers={"Accept": "application/json"}, pace_key=self.limit_key
+        )
         self.auth = AppleAuth(creds, token_url, self.http)
 
     def close(self) -> None:
@@ -109,9 +119,29 @@ class AppleClient:
             kwargs["json"] = body
         if params:
             kwargs["params"] = params
+        self._spend_quota()
         response = self.http.send(method, path, **kwargs)
         self._pace(response)
         return response
+
+    def _spend_quota(self) -> None:
+        """Spend one request of what Apple last said is left of its window (shared by every
+        process); when none is left, wait for the window to reset, or leave a longer wait to
+        the durable job without sending."""
+        limits, options = self.http.limits, self.http.options
+        while True:
+            until = limits.store.spend_quota(self.limit_key, limits.clock())
+            gap = until - limits.clock()
+            if until <= 0 or gap <= 0:
+                return
+            if gap > options.max_wait_sec:
+                raise PlatformDeferred(
+                    f"not sent: Apple's rate limit for ad account {self.ad_account_id} is used "
+                    f"up for the next {gap:.0f} s",
+                    platform_code="rate_limit",
+                    retry_after=gap,
+                )
+            options.sleep(gap)
 
     def _pace(self, response: httpx.Response) -> None:
         """Slow down before the window runs out instead of running into 429s."""
@@ -122,6 +152,11 @@ class AppleClient:
             return
         # Keep a reserve for the requests other threads may already have in flight.
         reserve = max(float(self.workers), math.ceil(0.1 * (limit or 0.0)))
+        limits = self.http.limits
+        # Requests sent before any answer of this window was known were not spent from the
+        # quota; the reserve covers them.
+        now = limits.clock()
+        limits.store.learn_quota(self.limit_key, max(0, int(remaining - reserve)), now, now + reset)
         if remaining <= 0:
             self.http.slow_down(reset)
         elif remaining <= reserve:

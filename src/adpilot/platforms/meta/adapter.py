@@ -23,6 +23,7 @@ from adpilot.platforms.base import (
     EntityState,
     EntityType,
     PlatformAuthError,
+    PlatformDeferred,
     PlatformName,
     PlatformRejected,
     PlatformTransientError,
@@ -32,7 +33,7 @@ from adpilot.platforms.base import (
 from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.meta import convert
 from adpilot.platforms.meta import requests as meta_requests
-from adpilot.platforms.meta.budget_limit import LEDGER, BudgetEditLedger
+from adpilot.platforms.meta.budget_limit import PROCESS_STORE, BudgetChanges
 from adpilot.platforms.meta.client import GraphClient, GraphThrottled
 from adpilot.platforms.meta.insights import PAGE_LIMIT, InsightsReader, time_range
 from adpilot.platforms.registry import LiveAccount
@@ -83,7 +84,7 @@ class MetaPlatform:
         timezone: str | None = None,
         conversion_event: str | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
-        ledger: BudgetEditLedger = LEDGER,
+        budget_changes: BudgetChanges | None = None,
     ) -> None:
         self.client = client
         self.account = meta_requests.account_node(account_id)
@@ -91,7 +92,11 @@ class MetaPlatform:
         self.timezone = timezone
         self.action_type = convert.action_type_for(conversion_event)
         self.clock = clock
-        self.ledger = ledger
+        # The shared limits store when the client has one (settings), else the process's.
+        shared = client.http.options.limits
+        self.budget_changes = budget_changes or BudgetChanges(
+            shared.store if shared is not None else PROCESS_STORE
+        )
         self.insights = InsightsReader(client, self.account)
 
     def close(self) -> None:
@@ -241,17 +246,8 @@ class MetaPlatform:
 
     def apply(self, write: WriteRequest) -> WriteResult:
         budget = write.action_type == "update_budget"
-        key = (str(self.client.base), self.account, write.entity_external_id)
-        if budget:
-            wait = self.ledger.wait_before_edit(key, self.clock())
-            if wait > 0:
-                raise PlatformTransientError(
-                    f"{write.entity_type} {write.entity_external_id} had "
-                    f"{self.ledger.limit} budget changes in the last hour (Meta allows "
-                    f"{self.ledger.limit}); not sending another for {wait:.0f}s",
-                    platform_code="17",
-                    retry_after=wait,
-                )
+        key = f"{self.client.base} {self.account} {write.entity_external_id}"
+        token = self._take_budget_change(key, write) if budget else None
         request = self.build_request(write)
         try:
             body = self.client.write(
@@ -262,18 +258,20 @@ class MetaPlatform:
                 retry_throttled=lambda exc: not (budget and _is_17(exc)),
             )
         except GraphThrottled as exc:
-            if budget and _is_17(exc):
-                self.ledger.lock(key, self.clock(), BUDGET_LOCK_SEC)
-                raise PlatformTransientError(
-                    exc.message, platform_code=exc.platform_code, retry_after=BUDGET_LOCK_SEC
-                ) from None
+            if token is not None:
+                # Throttled means not run: the change does not count, and 17 is a lock.
+                self.budget_changes.forget(key, token)
+                if _is_17(exc):
+                    self.budget_changes.lock(key, self._now(), BUDGET_LOCK_SEC)
+                    raise PlatformTransientError(
+                        exc.message, platform_code=exc.platform_code, retry_after=BUDGET_LOCK_SEC
+                    ) from None
             raise
-        except PlatformTransientError:
-            if budget:
-                self.ledger.record_edit(key, self.clock())  # it may have landed: count it
+        except PlatformRejected:
+            if token is not None:
+                self.budget_changes.forget(key, token)
             raise
-        if budget:
-            self.ledger.record_edit(key, self.clock())
+        # Any other failure may have landed: the change keeps its place in the count.
         if isinstance(body, dict) and body.get("success") is False:
             raise PlatformRejected(
                 f"Graph API did not apply {write.action_type} to {write.entity_external_id}",
@@ -281,6 +279,25 @@ class MetaPlatform:
             )
         created = body.get("id") if write.action_type == "push_creative" else None
         return WriteResult(created_external_id=str(created) if created else None)
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
+
+    def _take_budget_change(self, key: str, write: WriteRequest) -> str:
+        """A place in the shared count of this holder's budget changes, or a deferral."""
+        now = self._now()
+        taken = self.budget_changes.take(key, now)
+        if taken.token is not None:
+            return taken.token
+        wait = max(1.0, taken.free_at - now)
+        limit = self.budget_changes.limit
+        raise PlatformDeferred(
+            f"not sent: {write.entity_type} {write.entity_external_id} already had {limit} "
+            f"budget changes in the last hour or is locked by Meta (Meta allows {limit} an "
+            f"hour); the change is deferred {wait:.0f} s",
+            platform_code="17",
+            retry_after=wait,
+        )
 
 
 def _is_17(exc: GraphThrottled) -> bool:
@@ -300,6 +317,8 @@ def open_live(settings: Settings, account: LiveAccount, options: HttpOptions) ->
         str(token),
         app_secret=credentials.get("appSecret") or None,
         options=options,
+        # Usage headers speak for the ad account: every client of it slows down together.
+        pace_key=f"meta {settings.meta_base_url.rstrip('/')} {account.external_id}",
     )
     return MetaPlatform(
         client,

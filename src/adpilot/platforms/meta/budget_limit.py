@@ -1,56 +1,49 @@
-"""Meta's limit of 4 budget changes per ad set per hour, respected on our side too.
+"""Meta's limit of 4 budget changes per ad set per hour, counted where every process sees it.
 
 A 5th change in an hour is refused by Meta with code 17 and locks that ad set's budget for an
-hour, so we count our own changes and refuse the 5th locally (a transient error carrying the
-wait) instead of sending it. The ledger lives in the process: every adapter opened in it shares
-the count. Campaign budgets are counted the same way (Meta documents the limit for ad sets; a
-campaign budget edit re-plans all its ad sets, so the same care is cheap).
+hour, so adpilot counts its own changes in the shared limits store (Redis in distributed mode)
+and defers the 5th instead of sending it. A change takes its place in the count before it is
+sent, atomically, so two workers can never both send the 4th. Campaign budgets are counted the
+same way (Meta documents the limit for ad sets; a campaign budget edit re-plans all its ad sets,
+so the same care is cheap).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
-from collections.abc import Hashable
+from adpilot.platforms.limits import LimitStore, MemoryLimitStore, Taken
 
 CHANGES_PER_HOUR = 4
-WINDOW = dt.timedelta(hours=1)
+WINDOW_SEC = 3600.0
+
+# Adapters built without a shared store (no settings) still share one count per process.
+PROCESS_STORE: LimitStore = MemoryLimitStore()
 
 
-class BudgetEditLedger:
-    """Budget changes per budget holder over the last hour, and holders Meta has locked."""
+class BudgetChanges:
+    """Budget changes per budget holder over the last hour, and holders Meta has locked.
 
-    def __init__(self, limit: int = CHANGES_PER_HOUR, window: dt.timedelta = WINDOW) -> None:
+    `key` names one holder on one API host (`<host> <account> <object id>`); times are unix
+    seconds, as every process sharing the store reads them.
+    """
+
+    def __init__(
+        self, store: LimitStore, limit: int = CHANGES_PER_HOUR, window: float = WINDOW_SEC
+    ) -> None:
+        self.store = store
         self.limit = limit
         self.window = window
-        self._lock = threading.Lock()
-        self._edits: dict[Hashable, list[dt.datetime]] = {}
-        self._locked_until: dict[Hashable, dt.datetime] = {}
 
-    def wait_before_edit(self, key: Hashable, now: dt.datetime) -> float:
-        """Seconds until another budget change of `key` is allowed (0: allowed now)."""
-        with self._lock:
-            recent = [t for t in self._edits.get(key, []) if t > now - self.window]
-            self._edits[key] = recent
-            waits = [0.0]
-            locked = self._locked_until.get(key)
-            if locked is not None and locked > now:
-                waits.append((locked - now).total_seconds())
-            if len(recent) >= self.limit:
-                # The oldest of the last `limit` changes must leave the window first.
-                oldest = sorted(recent)[-self.limit]
-                waits.append((oldest + self.window - now).total_seconds())
-            return max(waits)
+    def take(self, key: str, now: float) -> Taken:
+        """A place for one change now, or when the next one frees (a lock counts as full)."""
+        locked = self.store.paused_until(f"meta-budget-lock:{key}")
+        if locked > now:
+            return Taken(None, locked)
+        return self.store.take(f"meta-budget:{key}", self.limit, now, now + self.window)
 
-    def record_edit(self, key: Hashable, now: dt.datetime) -> None:
-        with self._lock:
-            self._edits.setdefault(key, []).append(now)
+    def forget(self, key: str, token: str) -> None:
+        """Meta refused the change without applying it: it does not count."""
+        self.store.drop(f"meta-budget:{key}", token)
 
-    def lock(self, key: Hashable, now: dt.datetime, seconds: float) -> None:
+    def lock(self, key: str, now: float, seconds: float) -> None:
         """Meta refused a change with code 17: the holder's budget is locked for a while."""
-        with self._lock:
-            self._locked_until[key] = now + dt.timedelta(seconds=seconds)
-
-
-# Shared by every Meta adapter in the process.
-LEDGER = BudgetEditLedger()
+        self.store.pause(f"meta-budget-lock:{key}", now, now + seconds)

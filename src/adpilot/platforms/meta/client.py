@@ -119,11 +119,15 @@ class GraphClient:
         *,
         app_secret: str | None = None,
         options: HttpOptions | None = None,
+        pace_key: str | None = None,
     ) -> None:
         self.version = api_version.strip("/")
         self.base = httpx.URL(base_url.rstrip("/") + "/")
         self.http = PlatformHttp(
-            base_url, options, headers={"Authorization": f"Bearer {access_token}"}
+            base_url,
+            options,
+            headers={"Authorization": f"Bearer {access_token}"},
+            pace_key=pace_key,
         )
         self._proof = (
             hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()

@@ -348,5 +348,7 @@ def open_live(settings: Settings, account: LiveAccount, options: HttpOptions) ->
     token = str(account.credentials.get("accessToken") or "")
     if not token:
         raise PlatformAuthError("no TikTok access token", platform_code="40104")
-    client = TikTokClient(settings.tiktok_base_url, token, options)
+    client = TikTokClient(
+        settings.tiktok_base_url, token, options, advertiser_id=str(account.external_id)
+    )
     return TikTokPlatform(client, account.external_id)

@@ -2,19 +2,18 @@
 
 TikTok answers HTTP 200 to almost everything and puts the outcome in the body's `code`; this
 module turns a non-zero code into a typed `PlatformError`. It sends no rate-limit headers, so the
-client paces itself: at most `ENDPOINT_QPS` requests per endpoint per second from this process
-(TikTok's Basic tier allows 10 per second per endpoint and app, and less on a few), counted so
-that network jitter can never push a burst over the platform's count; a rate-limit code holds
-back every request the limit covers (the app's, or one advertiser's) for a second before the
-retry.
+client paces itself: at most `ENDPOINT_QPS` requests per endpoint per second from every process
+sharing the limits store (TikTok's Basic tier allows 10 per second per endpoint and app, and less
+on a few), counted so that network jitter can never push a burst over the platform's count; a
+rate-limit code holds back every request the limit covers (the app's, or one advertiser's) for a
+second before the retry.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import threading
-from collections import deque
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,7 +26,13 @@ from adpilot.platforms.base import (
     PlatformRejected,
     PlatformTransientError,
 )
-from adpilot.platforms.http import HttpOptions, PlatformHttp, header_seconds, in_parallel
+from adpilot.platforms.http import (
+    HttpOptions,
+    PlatformHttp,
+    header_seconds,
+    in_parallel,
+    wait_for_pause,
+)
 from adpilot.platforms.tiktok.requests import API_PREFIX
 
 T = TypeVar("T")
@@ -114,92 +119,74 @@ def _query_value(value: Any) -> str:
 
 
 class _EndpointGate:
-    """At most `limit` requests per endpoint in flight or finished within the last second.
+    """At most `limit` requests per endpoint in flight or finished within the last second,
+    counted in the limits store every process shares (Redis in distributed mode).
 
     A request counts from when it is sent until a second after its answer came back. TikTok
     counts a request when it arrives, which is after we send it and before its answer, so
     however late requests arrive (network jitter, a busy server), the platform never sees more
-    than `limit` of ours within one of its seconds.
+    than `limit` of ours within one of its seconds. A request whose process died before its
+    answer stops counting once its timeout has passed.
     """
 
-    def __init__(self, options: HttpOptions, window: float = QPS_WINDOW_SEC) -> None:
+    def __init__(self, options: HttpOptions, name: str, window: float = QPS_WINDOW_SEC) -> None:
         self._options = options
+        self._limits = options.platform_limits()
+        self._name = name
         self._window = window
-        self._lock = threading.Lock()
-        self._finished: dict[str, deque[float]] = {}
-        self._in_flight: dict[str, int] = {}
-        self._resume_at = 0.0
 
     def pause(self, seconds: float) -> None:
         """Hold every endpoint back (a rate-limit code came in), never longer than a call may
         wait (`max_wait_sec`, as `PlatformHttp.slow_down`): a longer wait is the job's."""
         seconds = min(max(seconds, 0.0), self._options.max_wait_sec)
-        with self._lock:
-            self._resume_at = max(self._resume_at, self._options.monotonic() + seconds)
-
-    def _gap(self, path: str, limit: int) -> float:
-        """Seconds to wait before `path` may send; 0 means the request was admitted."""
-        now = self._options.monotonic()
-        if now < self._resume_at:
-            return self._resume_at - now
-        finished = self._finished.setdefault(path, deque())
-        while finished and now - finished[0] >= self._window:
-            finished.popleft()
-        flying = self._in_flight.get(path, 0)
-        if flying + len(finished) < limit:
-            self._in_flight[path] = flying + 1
-            return 0.0
-        # Wait for the oldest finished one to leave the window, or for an answer.
-        return finished[0] + self._window - now if finished else GATE_POLL_SEC
+        now = self._limits.clock()
+        self._limits.store.pause(f"{self._name} pause", now, now + seconds)
 
     def wait_pause(self) -> None:
-        while True:
-            with self._lock:
-                gap = self._resume_at - self._options.monotonic()
-            if gap <= 0:
-                return
-            self._options.sleep(gap)
+        wait_for_pause(self._limits, f"{self._name} pause", self._options)
 
-    def acquire(self, path: str) -> None:
+    def acquire(self, path: str) -> str:
+        """Wait for a place for one request to `path`; returns its token for `release`."""
         limit = ENDPOINT_QPS_OVERRIDES.get(path, ENDPOINT_QPS)
+        # Counted until it is answered; a request can be in flight no longer than its timeout.
+        hold = self._options.timeout_sec + self._window
         while True:
-            with self._lock:
-                gap = self._gap(path, limit)
-            if gap <= 0:
-                return
-            self._options.sleep(gap)
+            self.wait_pause()
+            now = self._limits.clock()
+            taken = self._limits.store.take(f"{self._name} {path}", limit, now, now + hold)
+            if taken.token is not None:
+                return taken.token
+            gap = taken.free_at - now
+            # Beyond a window, the earliest place is held by a request still in flight: its
+            # answer will free it sooner, so look again shortly.
+            self._options.sleep(gap if gap <= self._window else GATE_POLL_SEC)
 
-    def release(self, path: str) -> None:
-        with self._lock:
-            self._in_flight[path] = max(0, self._in_flight.get(path, 0) - 1)
-            self._finished.setdefault(path, deque()).append(self._options.monotonic())
-
-
-_GATES: dict[tuple[str, Any, Any], _EndpointGate] = {}
-_GATES_LOCK = threading.Lock()
-
-
-def _shared_gate(base_url: str, options: HttpOptions) -> _EndpointGate:
-    """TikTok counts requests per developer app, not per advertiser: every client of this
-    process (one per account being synced or written to) shares one gate per API host."""
-    key = (base_url.rstrip("/"), options.monotonic, options.sleep)
-    with _GATES_LOCK:
-        gate = _GATES.get(key)
-        if gate is None:
-            gate = _GATES[key] = _EndpointGate(options)
-        return gate
+    def release(self, path: str, token: str) -> None:
+        now = self._limits.clock()
+        self._limits.store.settle(f"{self._name} {path}", token, now, now + self._window)
 
 
 class TikTokClient:
     """One advertiser's access to the API: `Access-Token` on every call, typed errors."""
 
-    def __init__(self, base_url: str, access_token: str, options: HttpOptions) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        options: HttpOptions,
+        *,
+        advertiser_id: str | None = None,
+    ) -> None:
         self.http = PlatformHttp(base_url, options, headers={"Access-Token": access_token})
-        self._gate = _shared_gate(base_url, options)
+        host = base_url.rstrip("/")
+        # TikTok counts requests per developer app, not per advertiser: every client (one per
+        # account being synced or written to, in any process) shares one gate per API host.
+        self._gate = _EndpointGate(options, f"tiktok {host} app")
         # The advertiser-level limit (40133) holds back this advertiser's requests only. Its pause
         # is waited before a request takes its place in the shared gate (as the app-level one
         # is); PlatformHttp.slow_down would wait after, holding a place other accounts could use.
-        self._own = _EndpointGate(options)
+        own = advertiser_id or uuid.uuid4().hex
+        self._own = _EndpointGate(options, f"tiktok {host} advertiser {own}")
 
     def close(self) -> None:
         self.http.close()
@@ -208,11 +195,11 @@ class TikTokClient:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self._own.wait_pause()
-        self._gate.acquire(path)
+        token = self._gate.acquire(path)
         try:
             return self.http.send(method, f"{API_PREFIX}{path}", **kwargs)
         finally:
-            self._gate.release(path)
+            self._gate.release(path, token)
 
     def _parse(self, response: httpx.Response) -> Envelope:
         status = response.status_code

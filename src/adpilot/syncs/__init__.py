@@ -1,0 +1,1 @@
+"""Entity and metric syncs outside optimizer runs: on connect and on each layer's cadence."""
