@@ -29,6 +29,7 @@ ROUTER_MODULES = (
     "adpilot.entities.routes",
     "adpilot.runs.routes",
     "adpilot.pending.routes",
+    "adpilot.writes.routes",
     "adpilot.webhooks.routes",
     "adpilot.audit.routes",
     "adpilot.dashboard.routes",

@@ -24,6 +24,7 @@ SCOPES = frozenset(
         "ads:write:policy",
         "ads:write:connect",
         "ads:write:creative",
+        "ads:write:direct",
         "jobs:read",
         "jobs:cancel",
         "webhooks:read",

@@ -17,6 +17,7 @@ from adpilot.kit.platform_names import LONG_TO_SHORT, SHORT_TO_LONG, to_short
 from adpilot.kit.ratelimit import rate_limit_class
 from adpilot.layers.models import Project
 from adpilot.runs import service
+from adpilot.writes import service as writes_service
 
 router = APIRouter(tags=["optimizer"])
 
@@ -106,8 +107,12 @@ def get_job(
     session: ReadSession,
     principal: Annotated[Any, Depends(require("jobs:read"))],
 ) -> Response:
-    job, run = service.get_job(session, principal.organization_id, jobId)
-    body = dumps(service.job_to_api(job, run))
+    direct = writes_service.job_view(session, principal.organization_id, jobId)
+    if direct is not None:
+        body = dumps(direct)
+    else:
+        job, run = service.get_job(session, principal.organization_id, jobId)
+        body = dumps(service.job_to_api(job, run))
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     if _none_match(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers={"ETag": etag})
