@@ -17,8 +17,9 @@ from tests.conftest import Api
 from tests.helpers_pending import add_action, make_run, set_row
 
 ROW_KEYS = [
-    "pendingId", "runId", "origin", "actionType", "entityType", "entityId", "entityName", "platform",
-    "axis", "currentValue", "newValue", "rationale", "summary", "confidence", "proposedAction",
+    "pendingId", "runId", "origin", "actionType", "entityType", "entityId", "entityName",
+    "platform", "axis", "currentValue", "newValue", "rationale", "summary", "confidence",
+    "proposedAction",
     "status", "createdAt", "expiresAt", "decidedAt", "decidedBy", "comment", "rejectionReason",
     "dispatchedAt", "dispatchFailureReason",
 ]  # fmt: skip
