@@ -190,6 +190,11 @@ def test_a_second_budget_change_inside_the_cooldown_is_denied(
     path, cents, _kind, _ext = budget_path(boot, sandbox)
     first = partner.patch(path, json={"dailyBudgetCents": cents + 100})
     assert first.json()["status"] == "queued"
+    # Awaiting a decision, it is not a change yet: a second one may be queued beside it.
+    beside = partner.patch(path, json={"dailyBudgetCents": cents + 150})
+    assert beside.json()["status"] == "queued"
+    approve = f"{base(boot)}/pending/{first.json()['pendingId']}/approve"
+    assert partner.post(approve, json={}).status_code == 200
     second = partner.patch(path, json={"dailyBudgetCents": cents + 200})
     assert second.status_code == 202
     assert second.json()["status"] == "denied"

@@ -42,8 +42,10 @@ KIND = "ads_direct_write"
 Entity = Campaign | AdSet | Ad
 _MODELS: dict[str, type[Entity]] = {"campaign": Campaign, "adset": AdSet, "ad": Ad}
 _NAMES = {"campaign": "campaign", "adset": "ad set", "ad": "ad"}
-# Statuses counted by the cooldowns: the change is queued, approved or sent.
-_COUNTED = ("pending", "approved", "dispatched")
+# Statuses counted by a person's cooldowns: changes decided on (approved) or sent. A proposal still
+# awaiting a decision is not a change yet; should both be approved, the later one's dispatch
+# finds the value moved and fails as stale instead of overwriting it.
+_COUNTED = ("approved", "dispatched")
 
 
 @dataclass(frozen=True)
