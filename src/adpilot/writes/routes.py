@@ -7,15 +7,18 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, visible_project, write
-from adpilot.kit.body import body_schema, parse_body
+from adpilot.kit.body import StrictBody, body_schema, parse_body
 from adpilot.kit.idempotency import WriteResult
 from adpilot.kit.platform_names import path_platform
 from adpilot.kit.ratelimit import rate_limit_class
 from adpilot.layers import service as layers_service
 from adpilot.layers.models import Layer, Project
+from adpilot.runs import scope as run_scope
+from adpilot.runs import service as runs_service
 from adpilot.writes import service
 from adpilot.writes.schemas import (
     BudgetChange,
@@ -214,3 +217,96 @@ def _creative_route(method: str, op: str, model: type[WriteOptions]) -> None:
 _creative_route("POST", "push", CreativeChange)
 _creative_route("PUT", "replace", CreativeChange)
 _creative_route("DELETE", "prune", WriteOptions)
+
+
+# --- jobs of their own kinds over the engine's pause and creative logic -------------------
+
+
+class ScopedJob(StrictBody):
+    dryRun: bool = False
+
+
+class ContentRefresh(ScopedJob):
+    maxNewCreatives: int = Field(run_scope.DEFAULT_MAX_NEW_CREATIVES, ge=1, le=10)
+
+
+def _start_scoped(
+    request: Request,
+    ctx: Ctx,
+    raw: bytes,
+    session: Session,
+    project: Project,
+    principal: Any,
+    platform: str,
+    scope: dict[str, Any],
+    dry_run: bool,
+) -> Response:
+    layer = layers_service.layer_on_path(session, project, path_platform(platform))
+    layer_id = layer.id
+    session.commit()  # end the read: on SQLite it holds the lock our write transaction needs
+
+    def handler(write_session: Session) -> WriteResult:
+        found = runs_service.load_layer(write_session, project, layer_id)
+        account = runs_service.check_trigger(write_session, project, found, found.platform)
+        job, run = runs_service.start_run(
+            write_session,
+            layer=found,
+            account=account,
+            dry_run=dry_run,
+            trigger="api",
+            max_concurrent_jobs=ctx.settings.org_max_concurrent_jobs,
+            principal=principal,
+            request_id=request.state.request_id,
+            scope=scope,
+        )
+        return WriteResult(202, runs_service.trigger_envelope(job, run))
+
+    return write(request, ctx, principal, raw, handler)
+
+
+TriggerProject = Annotated[Project, Depends(visible_project("ads:write:optimizer_trigger"))]
+JOB = rate_limit_class("job")
+
+
+@router.post(
+    f"{BASE}/disable-underperforming",
+    status_code=202,
+    openapi_extra={**body_schema(ScopedJob), **JOB},
+    summary="A job that pauses the layer's underperforming ads and ad sets (engine rules)",
+)
+def disable_underperforming(
+    request: Request,
+    ctx: Ctx,
+    raw: RawBody,
+    session: ReadSession,
+    project: TriggerProject,
+    principal: AnyPrincipal,
+    platform: str,
+) -> Response:
+    body = parse_body(ScopedJob, raw or b"{}")
+    scope = run_scope.make_scope(run_scope.DISABLE_UNDERPERFORMING)
+    return _start_scoped(
+        request, ctx, raw, session, project, principal, platform, scope, body.dryRun
+    )
+
+
+@router.post(
+    f"{BASE}/content-refresh",
+    status_code=202,
+    openapi_extra={**body_schema(ContentRefresh), **JOB},
+    summary="A job that pushes, replaces and prunes creatives (engine rules)",
+)
+def content_refresh(
+    request: Request,
+    ctx: Ctx,
+    raw: RawBody,
+    session: ReadSession,
+    project: TriggerProject,
+    principal: AnyPrincipal,
+    platform: str,
+) -> Response:
+    body = parse_body(ContentRefresh, raw or b"{}")
+    scope = run_scope.make_scope(run_scope.CONTENT_REFRESH, body.maxNewCreatives)
+    return _start_scoped(
+        request, ctx, raw, session, project, principal, platform, scope, body.dryRun
+    )
