@@ -131,6 +131,8 @@ class AccountSnapshot:
     ads: list[AdData]
     metrics: list[DailyMetric]
     breakdowns: list[BreakdownMetric] = field(default_factory=list)
+    # Why a part of the read was left out (a breakdown the platform refused), for the run.
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,12 @@ class WriteRequest:
 class WriteResult:
     # For push_creative, the external id of the ad that was created.
     created_external_id: str | None = None
+
+
+def dropped_breakdown(dimension: str, exc: PlatformError) -> str:
+    """The run's note for a breakdown report the platform refused."""
+    code = f" (code {exc.platform_code})" if exc.platform_code else ""
+    return f"{dimension} breakdown refused by the platform{code}: {exc.message}"
 
 
 class PlatformError(Exception):

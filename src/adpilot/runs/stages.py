@@ -209,6 +209,14 @@ def sync(ctx: StageContext, run_id: str) -> None:
         acct.token_status = "valid"
         acct.token_last_validated_at = now
         _mark_finished(run, "syncing", now)
+        if snapshot.dropped:
+            # What the platform refused to report this time (e.g. a breakdown), on the run.
+            run.stages = [
+                {**entry, "dropped": list(snapshot.dropped)}
+                if entry["stage"] == "syncing"
+                else entry
+                for entry in run.stages
+            ]
 
 
 # --- evaluating ----------------------------------------------------------------------------

@@ -99,6 +99,8 @@ class AppleState:
     page_cap: int | None = None
     # Leave `totalCount` out of entity query answers even when asked for it.
     omit_total_count: bool = False
+    # Breakdown reports this account refuses: "country" (groupBy), "hour" (HOURLY).
+    refused_breakdowns: tuple[str, ...] = ()
 
     def consume(self, key: str) -> tuple[bool, int, int, int]:
         """Count one request: (allowed, limit, remaining, seconds until the window resets)."""
