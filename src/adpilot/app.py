@@ -25,6 +25,7 @@ ROUTER_MODULES = (
     "adpilot.health",
     "adpilot.observability",
     "adpilot.auth.routes",
+    "adpilot.auth.key_routes",
     "adpilot.layers.routes",
     "adpilot.entities.routes",
     "adpilot.runs.routes",
