@@ -90,6 +90,9 @@ def test_a_budget_change_under_draft_queues_a_pending_row_that_says_a_partner_as
     assert {"gate.verdict.queued", "direct_write.requested"} <= kinds
     job = partner.get(f"/v1/jobs/{body['jobId']}").json()
     assert job["kind"] == "ads_direct_write" and job["status"] == "running"
+    cancel = partner.post(f"/v1/jobs/{body['jobId']}/cancel")
+    assert cancel.status_code == 409
+    assert cancel.json()["error"]["details"]["subcode"] == "JOB_CANCEL_UNAVAILABLE"
 
 
 def test_an_approved_direct_write_is_dispatched_like_any_other_pending_action(

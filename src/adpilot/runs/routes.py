@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from adpilot import errors
 from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, require, visible_project, write
 from adpilot.kit.body import StrictBody, body_schema, parse_body
 from adpilot.kit.idempotency import WriteResult
@@ -128,6 +129,11 @@ def cancel_job(
     principal: Annotated[Any, Depends(require("jobs:cancel"))],
 ) -> Response:
     def handler(session: Any) -> WriteResult:
+        if writes_service.job_view(session, principal.organization_id, jobId) is not None:
+            raise errors.conflict(
+                "JOB_CANCEL_UNAVAILABLE",
+                "A direct write is withdrawn by rejecting its pending action, not by canceling.",
+            )
         status, body = service.request_cancel(
             session, principal.organization_id, jobId, principal, request.state.request_id
         )
