@@ -52,7 +52,8 @@ def bootstrap_org(
                 session,
                 secret_key=settings.secret_key,
                 organization_id=org.id,
-                scopes=["*"],
+                # The customer also manages the org's keys over the API (never implied by `*`).
+                scopes=["*", "keys:admin"] if actor == "customer" else ["*"],
                 actor_type=actor,
                 rate_limit_tier="partner",
                 name=f"bootstrap {actor} key",

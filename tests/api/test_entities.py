@@ -496,3 +496,19 @@ def test_entities_of_another_org_are_not_found(
     assert other.get(project_path(boot, "ads/campaigns")).status_code == 404
     r = other.get(project_path(boot, "ads-metrics"), params={"scope": "ad", "id": seeded.ad_1})
     assert r.status_code == 404
+
+
+def test_the_ad_account_filter_narrows_each_list_to_that_accounts_entities(
+    partner: Api, boot: dict[str, Any], seeded: Seeded
+) -> None:
+    accounts = partner.get(project_path(boot, "ads/ad-accounts")).json()["items"]
+    tiktok = next(a["adAccountId"] for a in accounts if a["platform"] == "tiktok_ads")
+    campaigns = project_path(boot, "ads/campaigns")
+    only = {"adAccountId": tiktok}
+    assert ids(partner.get(campaigns, params=only), "campaignId") == [seeded.tiktok_campaign]
+    adsets = project_path(boot, "ads/adsets")
+    assert ids(partner.get(adsets, params=only), "adsetId") == [seeded.tiktok_adset]
+    meta = next(a["adAccountId"] for a in accounts if a["platform"] == "meta_ads")
+    both = ids(partner.get(campaigns, params={"adAccountId": f"{meta},{tiktok}"}), "campaignId")
+    assert len(both) == 3
+    assert ids(partner.get(campaigns, params={"adAccountId": "aac_nobody"}), "campaignId") == []

@@ -19,8 +19,9 @@ from tests.conftest import Api
 from tests.helpers_pending import add_action, get_row, make_run, set_row
 
 ROW_KEYS = [
-    "pendingId", "runId", "actionType", "entityType", "entityId", "entityName", "platform",
-    "axis", "currentValue", "newValue", "rationale", "summary", "confidence", "proposedAction",
+    "pendingId", "runId", "origin", "actionType", "entityType", "entityId", "entityName",
+    "platform", "axis", "currentValue", "newValue", "rationale", "summary", "confidence",
+    "proposedAction",
     "status", "createdAt", "expiresAt", "decidedAt", "decidedBy", "comment", "rejectionReason",
     "dispatchedAt", "dispatchFailureReason", "outcome",
 ]  # fmt: skip

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from adpilot.gate import policy
-from adpilot.platforms.base import ACTION_TYPES
+from adpilot.platforms.base import ACTION_TYPES, DIRECT_ACTION_TYPES
 
 AXIS_OF = {
     "pause_ad": "structural",
@@ -18,6 +18,8 @@ AXIS_OF = {
     "push_creative": "creative",
     "replace_creative": "creative",
     "prune_creative": "creative",
+    # A person's pause, resume or delete of any entity (direct writes only).
+    "update_status": "structural",
 }
 EXPECTED = {
     "off": ("denied", "authority_axis_off"),
@@ -27,7 +29,7 @@ EXPECTED = {
 
 
 def test_every_action_type_has_the_specified_axis() -> None:
-    assert set(policy.ACTION_AXIS) == set(ACTION_TYPES)
+    assert set(policy.ACTION_AXIS) == set(ACTION_TYPES) | set(DIRECT_ACTION_TYPES)
     assert dict(policy.ACTION_AXIS) == AXIS_OF
 
 

@@ -7,13 +7,14 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adpilot import errors
 from adpilot.auth.models import ApiKey, Organization
-from adpilot.kit.clock import utcnow
+from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
 
 SCOPES = frozenset(
@@ -24,14 +25,19 @@ SCOPES = frozenset(
         "ads:write:policy",
         "ads:write:connect",
         "ads:write:creative",
+        "ads:write:direct",
         "jobs:read",
         "jobs:cancel",
         "webhooks:read",
         "webhooks:write",
         "audit:read",
+        "keys:admin",
         "*",
     }
 )
+# Managing the org's keys over the API. Never implied by `*`: a key must be given it by name
+# (the bootstrap customer key is), so a partner's all-scopes key cannot revoke the customer's.
+ADMIN_SCOPE = "keys:admin"
 ACTOR_TYPES = ("partner", "customer")
 RATE_LIMIT_TIERS = ("standard", "pilot", "partner")
 
@@ -51,7 +57,7 @@ class Principal:
     rate_limit_tier: str
 
     def has_scope(self, scope: str) -> bool:
-        return "*" in self.scopes or scope in self.scopes
+        return scope in self.scopes or ("*" in self.scopes and scope != ADMIN_SCOPE)
 
     def actor(self) -> dict[str, str]:
         return {
@@ -173,3 +179,37 @@ def kill_key(session: Session, key_id: str) -> ApiKey:
     if row.killed_at is None:
         row.killed_at = utcnow()
     return row
+
+
+def _org_key(session: Session, organization_id: str, key_id: str) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.organization_id != organization_id:
+        raise errors.not_found(f"API key {key_id}")
+    return row
+
+
+def kill_key_of(session: Session, organization_id: str, key_id: str) -> ApiKey:
+    """Kill one of the org's keys (idempotent): later calls with it answer 503 KILL_SWITCH."""
+    row = _org_key(session, organization_id, key_id)
+    if row.killed_at is None:
+        row.killed_at = utcnow()
+    return row
+
+
+def revoke_key_of(session: Session, organization_id: str, key_id: str) -> ApiKey:
+    """Revoke one of the org's keys (idempotent): later calls with it answer 401."""
+    row = _org_key(session, organization_id, key_id)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def key_view(row: ApiKey) -> dict[str, Any]:
+    """A key as the API shows it: never its secret or hash."""
+    return {
+        **row.describe(),
+        "environment": row.environment,
+        "createdAt": isoformat(row.created_at),
+        "killedAt": isoformat(row.killed_at),
+        "revokedAt": isoformat(row.revoked_at),
+    }

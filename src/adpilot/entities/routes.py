@@ -48,6 +48,10 @@ AdsetIdQuery = Annotated[
     list[str] | None, Query(alias="adsetId", description="One or many; repeat or comma-separate")
 ]
 Limit = Annotated[int | None, Query()]
+AdAccountIdQuery = Annotated[
+    list[str] | None,
+    Query(alias="adAccountId", description="One or many; repeat or comma-separate"),
+]
 
 
 def _entity_query(
@@ -72,6 +76,7 @@ def _filters(
     status: list[str] | None,
     campaign_ids: list[str] | None = None,
     adset_ids: list[str] | None = None,
+    ad_account_ids: list[str] | None = None,
 ) -> service.EntityFilters:
     return service.EntityFilters(
         platforms=tuple(
@@ -80,6 +85,7 @@ def _filters(
         statuses=tuple(multi_values(status, "status", ENTITY_STATUSES)),
         campaign_ids=tuple(multi_values(campaign_ids, "campaignId")),
         adset_ids=tuple(multi_values(adset_ids, "adsetId")),
+        ad_account_ids=tuple(multi_values(ad_account_ids, "adAccountId")),
     )
 
 
@@ -90,6 +96,7 @@ def _binding(filters: service.EntityFilters) -> dict[str, Any]:
         "status": list(filters.statuses),
         "campaignId": list(filters.campaign_ids),
         "adsetId": list(filters.adset_ids),
+        "adAccountId": list(filters.ad_account_ids),
     }
 
 
@@ -101,10 +108,11 @@ def list_campaigns(
     platforms: MultiQuery = None,
     status: MultiQuery = None,
     campaign_id: CampaignIdQuery = None,
+    ad_account_id: AdAccountIdQuery = None,
     cursor: OneQuery = None,
     limit: Limit = None,
 ) -> dict[str, Any]:
-    filters = _filters(platforms, status, campaign_id)
+    filters = _filters(platforms, status, campaign_id, None, ad_account_id)
     query = _entity_query(ctx, project, "campaigns", _binding(filters), cursor, limit)
     return service.list_campaigns(session, project, query, filters).as_dict()
 
@@ -118,10 +126,11 @@ def list_adsets(
     status: MultiQuery = None,
     campaign_id: CampaignIdQuery = None,
     adset_id: AdsetIdQuery = None,
+    ad_account_id: AdAccountIdQuery = None,
     cursor: OneQuery = None,
     limit: Limit = None,
 ) -> dict[str, Any]:
-    filters = _filters(platforms, status, campaign_id, adset_id)
+    filters = _filters(platforms, status, campaign_id, adset_id, ad_account_id)
     query = _entity_query(ctx, project, "adsets", _binding(filters), cursor, limit)
     return service.list_adsets(session, project, query, filters).as_dict()
 
@@ -135,10 +144,11 @@ def list_ads(
     status: MultiQuery = None,
     campaign_id: CampaignIdQuery = None,
     adset_id: AdsetIdQuery = None,
+    ad_account_id: AdAccountIdQuery = None,
     cursor: OneQuery = None,
     limit: Limit = None,
 ) -> dict[str, Any]:
-    filters = _filters(platforms, status, campaign_id, adset_id)
+    filters = _filters(platforms, status, campaign_id, adset_id, ad_account_id)
     query = _entity_query(ctx, project, "ads", _binding(filters), cursor, limit)
     return service.list_ads(session, project, query, filters).as_dict()
 

@@ -18,7 +18,7 @@ from adpilot.kit.clock import isoformat, utcnow
 from adpilot.kit.ids import new_id
 from adpilot.kit.pagination import ListQuery, Page, newest_first_page
 from adpilot.kit.platform_names import to_long, to_short
-from adpilot.layers.models import Layer, Project
+from adpilot.layers.models import AdAccount, Layer, Project
 
 # A metrics series longer than this is a mistake (or an expensive scan), not a chart.
 MAX_METRICS_DAYS = 731
@@ -82,6 +82,14 @@ class EntityFilters:
     statuses: tuple[str, ...] = ()
     campaign_ids: tuple[str, ...] = ()
     adset_ids: tuple[str, ...] = ()
+    ad_account_ids: tuple[str, ...] = ()
+
+
+def _on_accounts(project: Project, account_ids: tuple[str, ...]) -> Any:
+    """The layers holding these ad accounts (an account's entities are its layer's)."""
+    return select(AdAccount.layer_id).where(
+        AdAccount.project_id == project.id, AdAccount.id.in_(account_ids)
+    )
 
 
 def list_campaigns(
@@ -94,6 +102,8 @@ def list_campaigns(
         conditions.append(Campaign.status.in_(filters.statuses))
     if filters.campaign_ids:
         conditions.append(Campaign.id.in_(filters.campaign_ids))
+    if filters.ad_account_ids:
+        conditions.append(Campaign.layer_id.in_(_on_accounts(project, filters.ad_account_ids)))
     stmt = select(Campaign).where(*conditions)
     return newest_first_page(session, query, stmt, Campaign.created_at, Campaign.id, campaign_view)
 
@@ -112,6 +122,8 @@ def _below_campaign(
     if filters.adset_ids:
         adset_column = AdSet.id if model is AdSet else Ad.adset_id
         conditions.append(adset_column.in_(filters.adset_ids))
+    if filters.ad_account_ids:
+        conditions.append(model.layer_id.in_(_on_accounts(project, filters.ad_account_ids)))
     return conditions
 
 

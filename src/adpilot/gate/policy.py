@@ -18,6 +18,8 @@ ACTION_AXIS = {
     "push_creative": "creative",
     "replace_creative": "creative",
     "prune_creative": "creative",
+    # A person's pause, resume or delete of a campaign, ad set or ad: a structural change.
+    "update_status": "structural",
 }
 
 Decision = Literal["denied", "queued", "dispatch"]

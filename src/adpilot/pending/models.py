@@ -36,9 +36,13 @@ class PendingAction(Base):
     layer_id: Mapped[str] = mapped_column(ForeignKey("layers.id"), index=True)
     ad_account_id: Mapped[str] = mapped_column(ForeignKey("ad_accounts.id"))
     platform: Mapped[str] = mapped_column(String(8))  # meta | tiktok | apple
-    run_id: Mapped[str] = mapped_column(ForeignKey("optimizer_runs.id"), index=True)
+    # The run that proposed it; None for a direct write made over the API (which has `job_id`).
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("optimizer_runs.id"), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(40), index=True)
     # queued: awaited a person's approval (listed under /pending); auto: the gate sent it at once.
     origin: Mapped[str] = mapped_column(String(8))
+    # Who asked for it: the optimizer, or a partner/customer key writing directly (API `origin`).
+    source: Mapped[str] = mapped_column(String(16), server_default="optimizer")
     action_type: Mapped[str] = mapped_column(String(24))
     entity_type: Mapped[str] = mapped_column(String(16))
     entity_id: Mapped[str] = mapped_column(String(40))

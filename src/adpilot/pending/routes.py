@@ -29,7 +29,7 @@ from adpilot.pending.schemas import (
     RejectBody,
     RejectOut,
 )
-from adpilot.platforms.base import ACTION_TYPES
+from adpilot.platforms.base import ACTION_TYPES, DIRECT_ACTION_TYPES
 
 router = APIRouter(tags=["pending actions"])
 
@@ -44,7 +44,9 @@ def _filters(
     statuses = multi_values(status, "status", service.STATUSES) or ["pending"]
     return service.ListFilters(
         statuses=tuple(statuses),
-        action_types=tuple(multi_values(action_type, "actionType", ACTION_TYPES)),
+        action_types=tuple(
+            multi_values(action_type, "actionType", [*ACTION_TYPES, *DIRECT_ACTION_TYPES])
+        ),
         run_ids=tuple(multi_values(run_id, "runId")),
     )
 

@@ -51,7 +51,7 @@ LISTED_ORIGIN = "queued"
 def create_action(
     session: Session,
     *,
-    run_id: str,
+    run_id: str | None,
     layer: Layer,
     account: AdAccount,
     origin: str,
@@ -73,6 +73,8 @@ def create_action(
     evidence_fingerprint: str | None,
     now: dt.datetime,
     pending_id: str | None = None,
+    source: str = "optimizer",
+    job_id: str | None = None,
 ) -> PendingAction:
     """Store one proposal: `queued` awaits a person (status `pending`, expiring in 7 days);
     `auto` is already cleared by the gate (status `approved`, ready to dispatch).
@@ -93,7 +95,9 @@ def create_action(
         ad_account_id=account.id,
         platform=layer.platform,
         run_id=run_id,
+        job_id=job_id,
         origin=origin,
+        source=source,
         action_type=action_type,
         entity_type=entity_type,
         entity_id=entity_id,
@@ -169,6 +173,8 @@ def _stored(row: PendingAction, outcome: dict[str, Any] | None) -> dict[str, Any
     return {
         "pendingId": row.id,
         "runId": row.run_id,
+        # Who asked: `optimizer`, or the `partner`/`customer` key of a direct write.
+        "origin": row.source,
         "actionType": row.action_type,
         "entityType": row.entity_type,
         "entityId": row.entity_id,
@@ -919,6 +925,8 @@ def _mirror_write(
             ad.ads_content_id = new.get("adsContentId")
             ad.creative_external_id = (row.write_context or {}).get("creativeExternalId")
         ad.synced_at = now
+    elif kind == "update_status":
+        _mirror_status(session, row, str(new.get("status")), now)
     elif kind == "update_budget" and "dailyBudgetCents" in new:
         holder = (
             session.get(Campaign, row.entity_id)
@@ -939,6 +947,27 @@ def _mirror_write(
             adset.schedule = {**(adset.schedule or {}), "dayparts": list(new.get("dayparts", []))}
     elif kind == "push_creative" and created_external_id:
         _upsert_pushed_ad(session, row, created_external_id, now)
+
+
+def _mirror_status(session: Session, row: PendingAction, status: str, now: dt.datetime) -> None:
+    """A status set by hand; deleting a campaign or ad set deletes what it holds, as the
+    platforms cascade their soft deletes."""
+    entity: Any = session.get(
+        {"campaign": Campaign, "adset": AdSet, "ad": Ad}[row.entity_type], row.entity_id
+    )
+    if entity is None:
+        return
+    entity.status = status
+    if status != "deleted" or row.entity_type == "ad":
+        return
+    children: list[Any] = []
+    if row.entity_type == "campaign":
+        children += session.scalars(select(AdSet).where(AdSet.campaign_id == row.entity_id))
+        children += session.scalars(select(Ad).where(Ad.campaign_id == row.entity_id))
+    else:
+        children += session.scalars(select(Ad).where(Ad.adset_id == row.entity_id))
+    for child in children:
+        child.status = "deleted"
 
 
 def _upsert_pushed_ad(

@@ -21,6 +21,7 @@ ActionType = Literal[
     "prune_creative",
     "update_targeting",
     "update_schedule",
+    "update_status",
 ]
 ACTION_TYPES: tuple[ActionType, ...] = (
     "pause_ad",
@@ -43,7 +44,13 @@ ACTION_ENTITY_TYPES: dict[str, tuple[EntityType, ...]] = {
     "prune_creative": ("ad",),
     "update_targeting": ("adset",),
     "update_schedule": ("adset",),
+    # A person's pause, resume or (soft) delete of any entity; never proposed by the optimizer.
+    "update_status": ("campaign", "adset", "ad"),
 }
+# Writes only a person makes (direct writes over the API), beyond the optimizer's eight.
+DIRECT_ACTION_TYPES: tuple[ActionType, ...] = ("update_status",)
+# The status values `update_status` sets, and each platform's word for them.
+SETTABLE_STATUSES = ("active", "paused", "deleted")
 # Entity status vocabulary shared by every adapter (SPEC §7).
 EntityStatus = Literal["active", "paused", "archived", "deleted", "in_review", "rejected"]
 
@@ -124,6 +131,8 @@ class AccountSnapshot:
     ads: list[AdData]
     metrics: list[DailyMetric]
     breakdowns: list[BreakdownMetric] = field(default_factory=list)
+    # Why a part of the read was left out (a breakdown the platform refused), for the run.
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,12 @@ class WriteRequest:
 class WriteResult:
     # For push_creative, the external id of the ad that was created.
     created_external_id: str | None = None
+
+
+def dropped_breakdown(dimension: str, exc: PlatformError) -> str:
+    """The run's note for a breakdown report the platform refused."""
+    code = f" (code {exc.platform_code})" if exc.platform_code else ""
+    return f"{dimension} breakdown refused by the platform{code}: {exc.message}"
 
 
 class PlatformError(Exception):

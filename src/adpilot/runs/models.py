@@ -64,3 +64,6 @@ class OptimizerRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # A narrower job over the same engine (disable-underperforming, content-refresh): its kind,
+    # the action types it may propose and its caps. None for a full optimizer run.
+    scope: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

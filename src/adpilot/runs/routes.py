@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from adpilot import errors
 from adpilot.deps import AnyPrincipal, Ctx, RawBody, ReadSession, require, visible_project, write
 from adpilot.kit.body import StrictBody, body_schema, parse_body
 from adpilot.kit.idempotency import WriteResult
@@ -20,6 +21,7 @@ from adpilot.layers.models import Project
 from adpilot.runs import service
 from adpilot.runs.models import Job
 from adpilot.syncs import service as syncs_service
+from adpilot.writes import service as writes_service
 
 router = APIRouter(tags=["optimizer"])
 
@@ -103,7 +105,11 @@ def _none_match(header: str, etag: str) -> bool:
 
 
 def _job_view(session: Any, organization_id: str, job_id: str) -> dict[str, Any]:
-    """A run's job or a sync's job (kind `ads_sync`), as `GET /v1/jobs/{jobId}` shows it."""
+    """A run's, a sync's (kind `ads_sync`) or a direct write's job, as `GET /v1/jobs/{jobId}`
+    shows it."""
+    direct = writes_service.job_view(session, organization_id, job_id)
+    if direct is not None:
+        return direct
     kind = session.scalar(select(Job.kind).where(Job.id == job_id))
     if kind == syncs_service.SYNC_KIND:
         return syncs_service.job_to_api(*syncs_service.find_job(session, organization_id, job_id))
@@ -134,6 +140,11 @@ def cancel_job(
     principal: Annotated[Any, Depends(require("jobs:cancel"))],
 ) -> Response:
     def handler(session: Any) -> WriteResult:
+        if writes_service.job_view(session, principal.organization_id, jobId) is not None:
+            raise errors.conflict(
+                "JOB_CANCEL_UNAVAILABLE",
+                "A direct write is withdrawn by rejecting its pending action, not by canceling.",
+            )
         status, body = service.request_cancel(
             session, principal.organization_id, jobId, principal, request.state.request_id
         )

@@ -104,7 +104,7 @@ def trigger_envelope(job: Job, run: OptimizerRun) -> dict[str, Any]:
     return {
         "jobId": job.id,
         "runId": run.id,
-        "kind": RUN_KIND,
+        "kind": job.kind,
         "status": "running",
         "stage": "queued",
         "locationUrl": f"/v1/jobs/{job.id}",
@@ -176,8 +176,11 @@ def start_run(
     max_concurrent_jobs: int | None = None,
     principal: Principal | None = None,
     request_id: str | None = None,
+    scope: dict[str, Any] | None = None,
 ) -> tuple[Job, OptimizerRun]:
-    """Create the run and its job, and enqueue the durable workflow once this commits."""
+    """Create the run and its job, and enqueue the durable workflow once this commits.
+
+    `scope` narrows it to one job kind (`runs.scope`); the job then carries that kind."""
     if max_concurrent_jobs is not None and (
         _running_jobs(session, layer.organization_id) >= max_concurrent_jobs
     ):
@@ -194,7 +197,7 @@ def start_run(
         id=new_id("job"),
         organization_id=layer.organization_id,
         project_id=layer.project_id,
-        kind=RUN_KIND,
+        kind=scope["kind"] if scope else RUN_KIND,
         status="running",
         started_at=now,
         updated_at=now,
@@ -221,6 +224,7 @@ def start_run(
         entities_evaluated=0,
         cancel_requested=False,
         started_at=now,
+        scope=scope,
     )
     job.run_id = run.id
     session.add(job)

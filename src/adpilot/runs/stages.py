@@ -46,6 +46,7 @@ from adpilot.pending import service as pending_service
 from adpilot.pending.models import PendingAction
 from adpilot.platforms.base import WriteRequest
 from adpilot.platforms.registry import open_platform
+from adpilot.runs import scope as run_scope
 from adpilot.runs.models import Job, OptimizerRun
 from adpilot.runs.service import PROGRESS, STAGES, run_to_api
 from adpilot.webhooks import service as webhooks
@@ -196,6 +197,14 @@ def sync(ctx: StageContext, run_id: str) -> None:
         now = utcnow()
         store_for_layer(session, run.layer_id, run.ad_account_id, snapshot, since, until, now)
         _mark_finished(run, "syncing", now)
+        if snapshot.dropped:
+            # What the platform refused to report this time (e.g. a breakdown), on the run.
+            run.stages = [
+                {**entry, "dropped": list(snapshot.dropped)}
+                if entry["stage"] == "syncing"
+                else entry
+                for entry in run.stages
+            ]
 
 
 # --- evaluating ----------------------------------------------------------------------------
@@ -402,16 +411,18 @@ def evaluate_run(ctx: StageContext, run_id: str) -> None:
         now = utcnow()
         engine_input = build_engine_input(session, run, now)
         result: EngineResult = evaluate(engine_input)
+        # A narrower job (disable-underperforming, content-refresh) keeps only its own kinds.
+        proposals = [p for p in result.proposals if run_scope.in_scope(run.scope, p)]
         enabled, held_by_class = engine_guardrails.split_write_classes(
-            result.proposals, layer.write_classes or {}
+            proposals, layer.write_classes or {}
         )
         guarded = engine_guardrails.apply_guardrails(
             enabled, engine_guardrails.build_context(engine_input, result)
         )
         held = {id(g.proposal): g.held_reason for g in [*held_by_class, *guarded]}
-        run.proposals = [
-            {**proposal_to_dict(p), "heldReason": held.get(id(p))} for p in result.proposals
-        ]
+        for over in run_scope.over_creative_cap(run.scope, proposals, held):
+            held[over] = run_scope.MAX_NEW_CREATIVES_HELD
+        run.proposals = [{**proposal_to_dict(p), "heldReason": held.get(id(p))} for p in proposals]
         run.entities_evaluated = result.entities_evaluated
         run.summary = {**run.summary, "entitiesEvaluated": result.entities_evaluated}
         _mark_finished(run, "evaluating", now)

@@ -126,6 +126,10 @@ def report(m: Market, state: AppleState, kind: str, body: Any) -> dict[str, Any]
         )
     group_by = [str(g) for g in body.get("groupBy") or []]
     by_country = bool(group_by)
+    if (by_country and "country" in state.refused_breakdowns) or (
+        granularity == "HOURLY" and "hour" in state.refused_breakdowns
+    ):
+        raise invalid("This breakdown is not available for this account", "REPORT_NOT_AVAILABLE")
     if any(g not in ("countryOrRegion", "storefront") for g in group_by) or (
         by_country and kind != "adgroups"
     ):

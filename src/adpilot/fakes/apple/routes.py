@@ -89,7 +89,9 @@ def _account(call: ApiCall, found: re.Match[str]) -> tuple[int, Any]:
 
 def _query(call: ApiCall, found: re.Match[str]) -> tuple[int, Any]:
     items = view_all(call.market, call.state, found.group(1))
-    return 200, run_query(items, call.body if call.body is not None else {})
+    body = call.body if call.body is not None else {}
+    cap, omit = call.state.page_cap, call.state.omit_total_count
+    return 200, run_query(items, body, page_cap=cap, omit_total=omit)
 
 
 def _get(call: ApiCall, found: re.Match[str]) -> tuple[int, Any]:

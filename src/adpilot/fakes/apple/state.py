@@ -94,6 +94,13 @@ class AppleState:
     # Report arrays per market state (see fakes.apple.reports).
     report_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
+    # An entity query answers at most this many items a page, whatever pageSize asked (an
+    # independently written server may cap lower than adpilot's page size); None: no cap.
+    page_cap: int | None = None
+    # Leave `totalCount` out of entity query answers even when asked for it.
+    omit_total_count: bool = False
+    # Breakdown reports this account refuses: "country" (groupBy), "hour" (HOURLY).
+    refused_breakdowns: tuple[str, ...] = ()
 
     def consume(self, key: str) -> tuple[bool, int, int, int]:
         """Count one request: (allowed, limit, remaining, seconds until the window resets)."""

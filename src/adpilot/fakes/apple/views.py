@@ -231,7 +231,13 @@ def paging(body: Mapping[str, Any]) -> tuple[int, int, bool]:
     return offset, size, bool(page.get("fetchTotalCount"))
 
 
-def run_query(items: list[dict[str, Any]], body: Mapping[str, Any]) -> dict[str, Any]:
+def run_query(
+    items: list[dict[str, Any]],
+    body: Mapping[str, Any],
+    *,
+    page_cap: int | None = None,
+    omit_total: bool = False,
+) -> dict[str, Any]:
     """Filter, sort, page and project like Apple's `POST /v1/<entity>/query`."""
     if not isinstance(body, Mapping):
         raise ApiFailure(400, "bad_request", "The request body must be a JSON object")
@@ -252,6 +258,8 @@ def run_query(items: list[dict[str, Any]], body: Mapping[str, Any]) -> dict[str,
             reverse=str(sort.get("order", "ASC")).upper() == "DESC",
         )
     offset, size, total = paging(body)
+    size = min(size, page_cap) if page_cap else size
+    total = total and not omit_total
     page = items[offset : offset + size]
     fields = body.get("fields")
     if fields:

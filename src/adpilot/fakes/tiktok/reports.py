@@ -382,11 +382,18 @@ def _names(m: Market) -> dict[str, dict[str, str]]:
     return out
 
 
+def _refuse_configured(state: FakeState, q: Query) -> None:
+    refused = [d for d in q.dimensions if d in state.config.refused_dimensions]
+    if refused:
+        raise invalid(f"dimensions: {', '.join(refused)} is not available for this advertiser")
+
+
 def integrated_get(
     world: FakeWorld, state: FakeState, advertiser_id: str, params: dict[str, Any]
 ) -> dict[str, Any]:
     page, size = paging(params)
     q = parse_query(params)
+    _refuse_configured(state, q)
     found = report(world, state, advertiser_id, q)
     limit = state.config.report_row_limit
     if limit is not None and len(found) > limit:
@@ -412,6 +419,7 @@ def task_create(
     world: FakeWorld, state: FakeState, advertiser_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     q = parse_query(body)
+    _refuse_configured(state, q)
     output = str(body.get("output_format") or "CSV_STRING")
     if output not in OUTPUT_FORMATS:
         raise invalid(f"output_format: {output} is not available here")

@@ -37,6 +37,8 @@ class FakeConfig:
     report_row_limit: int | None = None
     # Currency of every simulated advertiser.
     currency: str = "USD"
+    # Report dimensions this advertiser refuses (e.g. "country_code", "stat_time_hour").
+    refused_dimensions: tuple[str, ...] = ()
 
 
 @dataclass

@@ -216,21 +216,37 @@ class AppleClient:
             answer = self.request("POST", path, {**body, "pagination": paging})
             return answer if isinstance(answer, dict) else {}
 
+        def span(start: int, length: int) -> list[dict[str, Any]]:
+            """Items [start, start + length), over as many pages as the server needs to give
+            them: it may answer fewer than asked (a lower page size cap) without being done."""
+            got: list[dict[str, Any]] = []
+            while len(got) < length:
+                more = items_of(page(start + len(got)))
+                if not more:
+                    break
+                got.extend(more[: length - len(got)])
+            return got
+
         first = page(0, count_total=True)
         items = items_of(first)
         total = _number((first.get("pagination") or {}).get("totalCount"))
+        step = len(items)
+        if step == 0:
+            return items
         if total is not None:
-            offsets = range(PAGE_SIZE, int(total), PAGE_SIZE)
-            for more in self.map(lambda offset: items_of(page(offset)), offsets):
+            # The listing ends at its total, never at a short page: pages the size the server
+            # actually gives, fetched in parallel, each completed if it came back short.
+            offsets = range(step, int(total), step)
+            spans = self.map(lambda offset: span(offset, min(step, int(total) - offset)), offsets)
+            for more in spans:
                 items.extend(more)
             return items
-        # No total: walk on until a short page.
-        offset, last = PAGE_SIZE, len(items)
-        while last >= PAGE_SIZE:
-            more = items_of(page(offset))
+        # No total: walk on until a page comes back empty.
+        while True:
+            more = items_of(page(len(items)))
+            if not more:
+                return items
             items.extend(more)
-            offset, last = offset + PAGE_SIZE, len(more)
-        return items
 
     # ---------------------------------------------------------------- concurrency
 

@@ -24,6 +24,8 @@ _EXPECTED_ENTITY = {
     "update_targeting": "adset",
     "update_schedule": "adset",
 }
+_APPLE_PATH = {"campaign": "campaigns", "adset": "adgroups", "ad": "ads"}
+_APPLE_STATUS = {"active": "ENABLED", "paused": "PAUSED"}
 
 
 def money(cents: int, currency: str = "USD") -> dict[str, str]:
@@ -65,11 +67,6 @@ def build_request(
     entity = write.entity_external_id
     new = write.new_value
     ctx = write.context
-    expected = _EXPECTED_ENTITY.get(action)
-    if expected is None:
-        raise ValueError(f"unknown action type {action!r}")
-    if write.entity_type != expected:
-        raise ValueError(f"on Apple, {action} applies to {expected}s, not {write.entity_type}s")
     headers = {"X-AP-Context": f"adAccountId={ad_account_id}"}
 
     def req(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -77,6 +74,23 @@ def build_request(
         if body is not None:
             out["body"] = body
         return out
+
+    if action == "update_status":
+        status = str(_need(new, "status", action))
+        collection = _APPLE_PATH.get(write.entity_type)
+        if collection is None:
+            raise ValueError(f"update_status cannot target a {write.entity_type}")
+        if status == "deleted":
+            # Apple's delete is soft: the object stays readable with `deleted: true`.
+            return req("DELETE", f"/v1/{collection}/{entity}")
+        if status not in _APPLE_STATUS:
+            raise ValueError(f"update_status cannot set status {status!r}")
+        return req("PUT", f"/v1/{collection}/{entity}", {"status": _APPLE_STATUS[status]})
+    expected = _EXPECTED_ENTITY.get(action)
+    if expected is None:
+        raise ValueError(f"unknown action type {action!r}")
+    if write.entity_type != expected:
+        raise ValueError(f"on Apple, {action} applies to {expected}s, not {write.entity_type}s")
 
     # newValue.status "active" is the revert of a pause (a rollback): enable it again.
     status = "ENABLED" if new.get("status") == "active" else "PAUSED"

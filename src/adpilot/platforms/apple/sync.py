@@ -22,7 +22,14 @@ from adpilot.kit.clock import utcnow
 from adpilot.platforms.apple import mapping
 from adpilot.platforms.apple.client import AppleClient
 from adpilot.platforms.apple.geo import GeoBook
-from adpilot.platforms.base import AccountInfo, AccountSnapshot, BreakdownMetric, DailyMetric
+from adpilot.platforms.base import (
+    AccountInfo,
+    AccountSnapshot,
+    BreakdownMetric,
+    DailyMetric,
+    PlatformRejected,
+    dropped_breakdown,
+)
 
 # Apple's windows: DAILY starts at most 90 days back and spans more than one day; HOURLY
 # starts at most 7 days back.
@@ -96,13 +103,20 @@ def fetch_snapshot(
             hourly = partial(_report, client, "adgroups", cid, hourly_since, until, "HOURLY")
             reports.append(("hour", hourly))
     tasks: list[Callable[[], Any]] = [lambda: geo.isos_for(group_ids)]
-    tasks += [run for _, run in reports]
+    tasks += [run if kind == "ads" else partial(_refusable, run) for kind, run in reports]
     iso_by_id, *answers = client.map(lambda task: task(), tasks)
+    # A breakdown the platform refuses for any campaign is left out whole, with the reason.
+    refused: dict[str, PlatformRejected] = {}
+    for (kind, _), answer in zip(reports, answers, strict=True):
+        if isinstance(answer, PlatformRejected):
+            refused.setdefault(kind, answer)
 
     metrics: list[DailyMetric] = []
     breakdowns: list[BreakdownMetric] = []
     hours: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for (kind, _), rows in zip(reports, answers, strict=True):
+        if kind in refused:
+            continue
         for row in rows:
             if kind == "ads":
                 metrics.extend(mapping.daily_metrics(row, single_day))
@@ -129,7 +143,17 @@ def fetch_snapshot(
         ads=[mapping.ad_data(a, zone) for a in ads],
         metrics=metrics,
         breakdowns=breakdowns,
+        dropped=[dropped_breakdown(kind, exc) for kind, exc in sorted(refused.items())],
     )
+
+
+def _refusable(
+    report: Callable[[], list[dict[str, Any]]],
+) -> list[dict[str, Any]] | PlatformRejected:
+    try:
+        return report()
+    except PlatformRejected as exc:
+        return exc
 
 
 def _report(

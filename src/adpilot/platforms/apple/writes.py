@@ -78,7 +78,7 @@ class Writer:
             return self._replace(write, request["steps"])
         if request["method"] == "POST":
             return WriteResult(created_external_id=self._create_ad(request))
-        if request["method"] == "DELETE":
+        if request["method"] == "DELETE" and write.entity_type == "ad":
             self._delete_ad(request, write.entity_external_id)
             return WriteResult()
         self._send(request, retry=True)

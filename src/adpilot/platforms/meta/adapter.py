@@ -29,6 +29,7 @@ from adpilot.platforms.base import (
     PlatformTransientError,
     WriteRequest,
     WriteResult,
+    dropped_breakdown,
 )
 from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.meta import convert
@@ -156,7 +157,8 @@ class MetaPlatform:
                 adsets=[convert.adset_data(s, currency) for s in adsets.result()],
                 ads=[convert.ad_data(a) for a in ads.result()],
                 metrics=[convert.daily_metric(r, self.action_type) for r in daily.result()],
-                breakdowns=countries.result() + hours.result(),
+                breakdowns=countries.result()[0] + hours.result()[0],
+                dropped=[note for _, note in (countries.result(), hours.result()) if note],
             )
         self.currency, self.timezone = info.currency, info.timezone
         return snapshot
@@ -177,7 +179,7 @@ class MetaPlatform:
 
     def _breakdown(
         self, since: dt.date, until: dt.date, dimension: Literal["country", "hour"]
-    ) -> list[BreakdownMetric]:
+    ) -> tuple[list[BreakdownMetric], str | None]:
         """Ad-set totals over the window by country or hour of day. These only feed targeting
         and schedule proposals, so a refusal (an unsupported breakdown) leaves them out rather
         than failing the whole sync; transient and auth failures still go up."""
@@ -193,8 +195,8 @@ class MetaPlatform:
             rows = self.insights.rows(params)
         except PlatformRejected as exc:
             log.warning("meta %s: %s breakdown unavailable: %s", self.account, dimension, exc)
-            return []
-        return [convert.breakdown_metric(r, dimension, self.action_type) for r in rows]
+            return [], dropped_breakdown(dimension, exc)
+        return [convert.breakdown_metric(r, dimension, self.action_type) for r in rows], None
 
     def read_state(self, entity_type: EntityType, external_id: str) -> EntityState:
         if entity_type == "campaign":

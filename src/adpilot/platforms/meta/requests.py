@@ -19,6 +19,9 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 )
 
 
+_META_STATUS = {"active": "ACTIVE", "paused": "PAUSED", "deleted": "DELETED"}
+
+
 def account_node(external_id: str) -> str:
     """`act_<digits>` whether adpilot stored it with or without the prefix."""
     return external_id if external_id.startswith("act_") else f"act_{external_id}"
@@ -102,6 +105,12 @@ def build_request(
         # newValue.status "active" is the revert of a pause (a rollback): enable it again.
         status = "ACTIVE" if new.get("status") == "active" else "PAUSED"
         return _post(api_version, node, {"status": status})
+    if action == "update_status":
+        status = str(_need(new, "status", action))
+        if status not in _META_STATUS:
+            raise ValueError(f"update_status cannot set status {status!r}")
+        # DELETED is Meta's soft delete: the node stays readable with that status.
+        return _post(api_version, node, {"status": _META_STATUS[status]})
     if action == "update_budget":
         if write.entity_type not in ("campaign", "adset"):
             raise ValueError("update_budget applies to a campaign or an ad set")

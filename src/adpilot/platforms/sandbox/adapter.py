@@ -321,6 +321,8 @@ def apply_to_market(market: Market, write: WriteRequest, now: dt.datetime) -> Wr
         market.set_status("ad", target, status, now)
     elif action == "pause_adset":
         market.set_status("adset", target, status, now)
+    elif action == "update_status":
+        market.set_status(write.entity_type, target, str(_need(write, "status")), now)
     elif action == "update_budget":
         cents = _need(write, "dailyBudgetCents")
         if isinstance(cents, bool) or not isinstance(cents, int):

@@ -24,6 +24,7 @@ from adpilot.platforms.base import (
     PlatformRejected,
     WriteRequest,
     WriteResult,
+    dropped_breakdown,
 )
 from adpilot.platforms.http import HttpOptions
 from adpilot.platforms.registry import LiveAccount
@@ -121,16 +122,31 @@ class TikTokPlatform:
         daily = jobs_for(self._daily_spec(), since, until, len(ads))
         country = jobs_for(self._country_spec(), since, until, located)
         hourly = jobs_for(self._hour_spec(), hourly_since, until, 24 * len(live_groups))
-        results = fetch_all(self.client, self.advertiser_id, [*daily, *country, *hourly])
+        breakdown_jobs = {id(job) for job in [*country, *hourly]}
+        results = fetch_all(
+            self.client,
+            self.advertiser_id,
+            [*daily, *country, *hourly],
+            refusable=lambda job: id(job) in breakdown_jobs,
+        )
         by_kind = iter(results)
+        dropped: list[str] = []
 
-        def rows(n: int) -> list[Row]:
-            return [row for _ in range(n) for row in next(by_kind)]
+        def rows(n: int, dimension: str) -> list[Row]:
+            # A breakdown the platform refuses is left out whole, with the reason for the run.
+            answers = [next(by_kind) for _ in range(n)]
+            refusal = next((a for a in answers if isinstance(a, PlatformRejected)), None)
+            if refusal is not None:
+                dropped.append(dropped_breakdown(dimension, refusal))
+                return []
+            return [
+                row for answer in answers if not isinstance(answer, Exception) for row in answer
+            ]
 
         daily_rows, country_rows, hour_rows = (
-            rows(len(daily)),
-            rows(len(country)),
-            rows(len(hourly)),
+            rows(len(daily), "daily"),
+            rows(len(country), "country"),
+            rows(len(hourly), "hour"),
         )
         campaign_rows = [mapping.campaign_data(c) for c in campaigns]
         cbo = {c.external_id for c in campaign_rows if c.budget_mode == "campaign"}
@@ -141,6 +157,7 @@ class TikTokPlatform:
             ads=[mapping.ad_data(a) for a in ads],
             metrics=self._daily_metrics(daily_rows),
             breakdowns=self._country_rows(country_rows) + self._hour_rows(hour_rows),
+            dropped=dropped,
         )
 
     # ------------------------------------------------------------- reports

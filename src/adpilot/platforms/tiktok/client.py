@@ -295,7 +295,8 @@ class TikTokClient:
         first = self.get(path, {**params, "page": 1, "page_size": PAGE_SIZE})
         items = list(first.get("list") or [])
         total_pages = int((first.get("page_info") or {}).get("total_page") or 1)
-        if total_pages <= 1 or not items:
+        # The page count decides, not the first page's length (a page may come back short).
+        if total_pages <= 1:
             return items
         pages = parallel(
             [

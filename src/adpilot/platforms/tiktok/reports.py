@@ -14,10 +14,11 @@ import csv
 import datetime as dt
 import functools
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from adpilot.platforms.base import PlatformTransientError
+from adpilot.platforms.base import PlatformRejected, PlatformTransientError
 from adpilot.platforms.tiktok.client import (
     ENDPOINT_QPS,
     ENDPOINT_QPS_OVERRIDES,
@@ -130,12 +131,25 @@ def plan(jobs: list[ReportJob]) -> list[bool]:
     return use_task
 
 
-def fetch_all(client: TikTokClient, advertiser_id: str, jobs: list[ReportJob]) -> list[list[Row]]:
-    """Every job's rows (in job order), all jobs in flight together."""
-    calls = [
-        functools.partial(_span, client, advertiser_id, job.spec, job.since, job.until, task)
-        for job, task in zip(jobs, plan(jobs), strict=True)
-    ]
+def fetch_all(
+    client: TikTokClient,
+    advertiser_id: str,
+    jobs: list[ReportJob],
+    *,
+    refusable: Callable[[ReportJob], bool] = lambda _job: False,
+) -> list[list[Row] | PlatformRejected]:
+    """Every job's rows (in job order), all jobs in flight together. A job the platform refuses
+    answers its refusal instead of rows when `refusable(job)`; any other refusal goes up."""
+
+    def run(job: ReportJob, task: bool) -> list[Row] | PlatformRejected:
+        try:
+            return _span(client, advertiser_id, job.spec, job.since, job.until, task)
+        except PlatformRejected as exc:
+            if refusable(job):
+                return exc
+            raise
+
+    calls = [functools.partial(run, job, task) for job, task in zip(jobs, plan(jobs), strict=True)]
     return parallel(calls)
 
 

@@ -38,6 +38,10 @@ def _operation(new: dict[str, Any]) -> str:
     return "ENABLE" if new.get("status") == "active" else "DISABLE"
 
 
+_TIKTOK_OPERATION = {"active": "ENABLE", "paused": "DISABLE", "deleted": "DELETE"}
+_TIKTOK_ENTITY = {"campaign": "campaign", "adset": "adgroup", "ad": "ad"}
+
+
 def budget_major_units(cents: int) -> float:
     return round(int(cents) / 100.0, 2)
 
@@ -87,6 +91,19 @@ def build_request(
             "operation_status": _operation(write.new_value),
         }
         return _post("/ad/status/update/", body, api_prefix)
+    if action == "update_status":
+        status = str(_need(new, "status", action))
+        if status not in _TIKTOK_OPERATION:
+            raise ValueError(f"update_status cannot set status {status!r}")
+        kind = _TIKTOK_ENTITY[write.entity_type]
+        body = {
+            "advertiser_id": adv,
+            f"{kind}_ids": [entity],
+            "operation_status": _TIKTOK_OPERATION[status],
+        }
+        if kind == "adgroup":
+            body["allow_partial_success"] = True
+        return _post(f"/{kind}/status/update/", body, api_prefix)
     if action == "pause_adset":
         # With partial success TikTok names a refused ad group in `error_list` with its reason
         # instead of failing the call with a generic code.
