@@ -2,9 +2,11 @@
 
 from adpilot.audit.models import AuditEvent
 from adpilot.auth.models import ApiKey, Organization
+from adpilot.backtest.models import Backtest
 from adpilot.db import Base
 from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetBreakdown, Campaign
 from adpilot.gate.models import Verdict
+from adpilot.holdout.models import HoldoutAssignment
 from adpilot.kit.idempotency_models import IdempotencyRecord
 from adpilot.layers.models import AdAccount, CampaignAuthority, Layer, Project
 from adpilot.pending.models import PendingAction
@@ -21,9 +23,11 @@ __all__ = [
     "AdsContent",
     "ApiKey",
     "AuditEvent",
+    "Backtest",
     "Base",
     "Campaign",
     "CampaignAuthority",
+    "HoldoutAssignment",
     "IdempotencyRecord",
     "Job",
     "Layer",

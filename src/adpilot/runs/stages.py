@@ -39,6 +39,8 @@ from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetB
 from adpilot.entities.sync import store_snapshot
 from adpilot.gate import policy as gate_policy
 from adpilot.gate import service as gate_service
+from adpilot.holdout import service as holdout_service
+from adpilot.holdout.assign import held_out
 from adpilot.kit.clock import isoformat, utcnow
 from adpilot.layers.models import AdAccount, Layer
 from adpilot.pending import service as pending_service
@@ -417,6 +419,13 @@ def evaluate_run(ctx: StageContext, run_id: str) -> None:
             enabled, engine_guardrails.build_context(engine_input, result)
         )
         held = {id(g.proposal): g.held_reason for g in [*held_by_class, *guarded]}
+        # A proposal within a held-out budget holder is recorded and never sent, whatever else.
+        holdout = holdout_service.held_holders(session, layer, engine_input, now)
+        for p, out in zip(
+            result.proposals, held_out(result.proposals, engine_input, holdout), strict=True
+        ):
+            if out:
+                held[id(p)] = holdout_service.HOLDOUT_REASON
         run.proposals = [
             {**proposal_to_dict(p), "heldReason": held.get(id(p))} for p in result.proposals
         ]
