@@ -1,4 +1,4 @@
-"""The holdout: proposals within held-out budget holders are recorded and never reach the account."""
+"""The holdout: proposals within held-out budget holders are recorded, never sent."""
 
 from __future__ import annotations
 
