@@ -35,6 +35,7 @@ from adpilot.engine.types import (
     MetricArrays,
     Proposal,
 )
+from adpilot.entities import history
 from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetBreakdown, Campaign
 from adpilot.entities.sync import store_snapshot
 from adpilot.gate import policy as gate_policy
@@ -192,6 +193,14 @@ def sync(ctx: StageContext, run_id: str) -> None:
             ctx.settings, ctx.session_factory, account, conversion_event=conversion_event
         )
         snapshot = platform.fetch_snapshot(since, until)
+        with read_session(ctx.session_factory) as session:
+            layer = session.get(Layer, run.layer_id)
+            assert layer is not None
+            backfill = history.backfill_since(session, layer, since, until)
+        # A layer's first sync also reads the days before the window, for backtests.
+        older = (
+            platform.fetch_snapshot(backfill, since - dt.timedelta(days=1)) if backfill else None
+        )
     except PlatformAuthError as exc:
         with transaction(ctx.session_factory) as session:
             acct = session.get(AdAccount, account.id)
@@ -207,6 +216,9 @@ def sync(ctx: StageContext, run_id: str) -> None:
         assert layer is not None and acct is not None
         now = utcnow()
         store_snapshot(session, layer, acct, snapshot, since, until, now)
+        if older is not None and backfill is not None:
+            history.store_history(session, layer, older, backfill, since - dt.timedelta(days=1))
+        history.prune(session, layer, until)
         acct.token_status = "valid"
         acct.token_last_validated_at = now
         _mark_finished(run, "syncing", now)
