@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from adpilot.engine.forecast import with_forecast
 from adpilot.engine.frame import Frame, LevelEstimates, build_frame
 from adpilot.engine.proposals import build_proposals
 from adpilot.engine.types import Assessment, EngineInput, EngineResult, WindowStats
@@ -96,7 +97,9 @@ def _assessments(
 def evaluate(inp: EngineInput) -> EngineResult:
     """Estimate, classify and propose for one account; pure and deterministic."""
     frame = build_frame(inp)
-    proposals = build_proposals(frame)
+    # Each proposal carries its "no change" and "change" forecasts, so its outcome can later
+    # be judged against what the engine expected at the time.
+    proposals = [with_forecast(frame, p) for p in build_proposals(frame)]
     return EngineResult(
         assessments=_assessments(
             frame,
