@@ -32,6 +32,7 @@ WORKFLOW_MODULES = (
     "adpilot.pending.workflows",
     "adpilot.webhooks.workflows",
     "adpilot.maintenance",
+    "adpilot.backtest.workflows",
 )
 
 

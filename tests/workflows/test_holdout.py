@@ -112,3 +112,15 @@ def test_holdout_share_is_validated_and_off_by_default(partner: Api, boot: dict[
     bad = partner.patch(f"/v1/layers/{layer_id}", json={"holdoutShare": 0.9})
     assert bad.status_code == 422
     assert "holdoutShare" in bad.text
+
+
+def test_the_holdout_report_says_not_enough_data_yet_before_any_period_has_run(
+    partner: Api, boot: dict[str, Any]
+) -> None:
+    layer_id = boot["layers"]["meta_ads"]
+    body = partner.get(f"/v1/layers/{layer_id}/holdout").json()
+    assert body["holdoutShare"] == 0.0 and body["cadenceDays"] == 28
+    assert body["currentPeriod"]["heldOut"] == []
+    report = body["incrementality"]
+    assert report["enoughData"] is False and report["conversionLiftPct"] is None
+    assert report["message"].startswith("Not enough data yet")

@@ -106,8 +106,7 @@ def get_job(
     session: ReadSession,
     principal: Annotated[Any, Depends(require("jobs:read"))],
 ) -> Response:
-    job, run = service.get_job(session, principal.organization_id, jobId)
-    body = dumps(service.job_to_api(job, run))
+    body = dumps(service.job_envelope(session, principal.organization_id, jobId))
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     if _none_match(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers={"ETag": etag})

@@ -238,11 +238,23 @@ def build_engine_input(session: Session, run: OptimizerRun, now: dt.datetime) ->
     layer = session.get(Layer, run.layer_id)
     account = session.get(AdAccount, run.ad_account_id)
     assert layer is not None and account is not None and run.window_since and run.window_until
+    return layer_input(session, layer, account, run.window_since, run.window_until, now)
+
+
+def layer_input(
+    session: Session,
+    layer: Layer,
+    account: AdAccount,
+    since: dt.date,
+    until: dt.date,
+    now: dt.datetime,
+) -> EngineInput:
+    """The engine's input for a layer over the stored days [since, until]."""
     campaigns = list(session.scalars(select(Campaign).where(Campaign.layer_id == layer.id)))
     adsets = list(session.scalars(select(AdSet).where(AdSet.layer_id == layer.id)))
     ads = list(session.scalars(select(Ad).where(Ad.layer_id == layer.id).order_by(Ad.id)))
-    n_days = (run.window_until - run.window_since).days + 1
-    dates = [run.window_since + dt.timedelta(days=i) for i in range(n_days)]
+    n_days = (until - since).days + 1
+    dates = [since + dt.timedelta(days=i) for i in range(n_days)]
     index = {ad.id: i for i, ad in enumerate(ads)}
     shape = (len(ads), n_days)
     spend = np.zeros(shape)
@@ -261,15 +273,15 @@ def build_engine_input(session: Session, run: OptimizerRun, now: dt.datetime) ->
             AdDailyMetric.frequency,
         ).where(
             AdDailyMetric.layer_id == layer.id,
-            AdDailyMetric.date >= run.window_since,
-            AdDailyMetric.date <= run.window_until,
+            AdDailyMetric.date >= since,
+            AdDailyMetric.date <= until,
         )
     )
     for ad_id, day, sp, imp, clk, conv, freq in rows:
         i = index.get(ad_id)
         if i is None:
             continue
-        j = (day - run.window_since).days
+        j = (day - since).days
         spend[i, j], impressions[i, j], clicks[i, j], conversions[i, j] = sp, imp, clk, conv
         if freq is not None:
             frequency[i, j] = freq
