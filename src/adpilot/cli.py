@@ -376,10 +376,14 @@ def bench_quality(
         str, typer.Option(help="Directory for the per-scenario PNG plots and quality.json.")
     ] = "bench-out/quality",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    proof_seeds: Annotated[
+        int, typer.Option(min=0, help="Seeds per scenario that also run the ground-truth checks.")
+    ] = 30,
 ) -> None:
     """Decision quality: oracle, adpilot, a ±20% rule set and do-nothing on simulated accounts."""
     from pathlib import Path
 
+    from adpilot.bench.quality.proof_report import proof_table
     from adpilot.bench.quality.report import table
     from adpilot.bench.quality.run import bench_quality as run_quality
     from adpilot.bench.quality.scenarios import SCENARIOS
@@ -399,7 +403,12 @@ def bench_quality(
 
     started = time.perf_counter()
     result = run_quality(
-        seeds=seeds, cycles=cycles, scenarios=keys, out_dir=Path(out), progress=progress
+        seeds=seeds,
+        cycles=cycles,
+        scenarios=keys,
+        out_dir=Path(out),
+        progress=progress,
+        proof_seeds=proof_seeds,
     )
     elapsed = time.perf_counter() - started
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -410,6 +419,7 @@ def bench_quality(
     # The table is wider than most terminals: keep its rows whole rather than squeezed.
     wide = Console(width=max(console.width, 240))
     wide.print(table(result, {k: s.title for k, s in SCENARIOS.items()}))
+    wide.print(proof_table(result, {k: s.title for k, s in SCENARIOS.items()}))
     wide.print(f"{elapsed:.0f} s; plots and quality.json in {out}/", highlight=False)
 
 
