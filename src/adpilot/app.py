@@ -29,6 +29,8 @@ ROUTER_MODULES = (
     "adpilot.layers.routes",
     "adpilot.entities.routes",
     "adpilot.runs.routes",
+    "adpilot.backtest.routes",
+    "adpilot.holdout.routes",
     "adpilot.pending.routes",
     "adpilot.outcomes.routes",
     "adpilot.writes.routes",

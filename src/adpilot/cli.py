@@ -581,10 +581,14 @@ def bench_quality(
             "scenario finished (0 = no limit).",
         ),
     ] = 0,
+    proof_seeds: Annotated[
+        int, typer.Option(min=0, help="Seeds per scenario that also run the ground-truth checks.")
+    ] = 30,
 ) -> None:
     """Decision quality: oracle, adpilot, a ±20% rule set and do-nothing on simulated accounts."""
     from pathlib import Path
 
+    from adpilot.bench.quality.proof_report import proof_table
     from adpilot.bench.quality.report import table
     from adpilot.bench.quality.run import bench_quality as run_quality
     from adpilot.bench.quality.scenarios import SCENARIOS
@@ -611,6 +615,7 @@ def bench_quality(
         progress=progress,
         workers=workers or os.cpu_count() or 1,
         time_limit_s=time_limit * 60 if time_limit else None,
+        proof_seeds=proof_seeds,
     )
     elapsed = time.perf_counter() - started
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -623,6 +628,7 @@ def bench_quality(
     wide.print(table(result, {k: s.title for k, s in SCENARIOS.items()}))
     if result["seeds"] < seeds:
         err.print(f"Time limit: {result['seeds']} of {seeds} seeds per scenario finished.")
+    wide.print(proof_table(result, {k: s.title for k, s in SCENARIOS.items()}))
     wide.print(
         f"{elapsed:.0f} s ({workers or os.cpu_count() or 1} processes); "
         f"plots and quality.json in {out}/",

@@ -41,6 +41,7 @@ WORKFLOW_MODULES = (
     "adpilot.syncs.workflows",
     "adpilot.maintenance",
     "adpilot.outcomes.workflows",
+    "adpilot.backtest.workflows",
 )
 
 

@@ -2,10 +2,12 @@
 
 from adpilot.audit.models import AuditEvent
 from adpilot.auth.models import ApiKey, Organization
+from adpilot.backtest.models import Backtest
 from adpilot.dashboard.models import DashboardSession
 from adpilot.db import Base
 from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetBreakdown, Campaign
 from adpilot.gate.models import Verdict
+from adpilot.holdout.models import HoldoutAssignment
 from adpilot.kit.idempotency_models import IdempotencyRecord
 from adpilot.layers.models import AdAccount, CampaignAuthority, Layer, Project
 from adpilot.outcomes.models import ActionOutcome, Prediction
@@ -26,11 +28,13 @@ __all__ = [
     "AdsContent",
     "ApiKey",
     "AuditEvent",
+    "Backtest",
     "Base",
     "Campaign",
     "CampaignAuthority",
     "DashboardSession",
     "EntitySync",
+    "HoldoutAssignment",
     "IdempotencyRecord",
     "Job",
     "Layer",

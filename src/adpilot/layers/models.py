@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adpilot.db import Base, JSONType, UTCDateTime
@@ -57,6 +65,8 @@ class Layer(Base):
     next_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     creative_slots: Mapped[int] = mapped_column(Integer, default=4)
     guardrail_overrides: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Share of eligible budget holders held out of optimisation to measure it (0 = off).
+    holdout_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     settings_modified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

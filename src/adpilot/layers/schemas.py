@@ -110,6 +110,8 @@ class LayerSettingsPatch(PartialBody):
     sync_schedule: str | None = Field(None, min_length=1, max_length=100)
     creative_slots: int | None = Field(None, ge=1, le=10)
     guardrail_overrides: GuardrailOverridesPatch | None = None
+    # Share of eligible budget holders held out to measure adpilot (0 = off; at most a half).
+    holdout_share: float | None = Field(None, ge=0.0, le=0.5)
 
 
 class AdAccountCreate(StrictBody):

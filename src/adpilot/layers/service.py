@@ -95,6 +95,7 @@ def get_or_create_layer(session: Session, project: Project, platform: str) -> La
         next_sync_at=next_run_after(None, now),
         creative_slots=4,
         guardrail_overrides={},
+        holdout_share=0.0,
         settings_modified_at=now,
         created_at=now,
     )
@@ -337,6 +338,7 @@ def layer_settings_view(session: Session, layer: Layer) -> dict[str, Any]:
             to_camel(name): value
             for name, value in sorted((layer.guardrail_overrides or {}).items())
         },
+        "holdoutShare": layer.holdout_share,
         "createdAt": isoformat(layer.created_at),
         "updatedAt": isoformat(layer.settings_modified_at),
     }
@@ -367,6 +369,8 @@ def patch_layer_settings(
         layer.conversion_event = patch.conversion_event
     if patch.creative_slots is not None:
         layer.creative_slots = patch.creative_slots
+    if patch.holdout_share is not None:
+        layer.holdout_share = patch.holdout_share
     if "schedule" in given and patch.schedule != layer.schedule:
         layer.schedule = patch.schedule
         layer.next_scheduled_run_at = next_run_after(patch.schedule, now)

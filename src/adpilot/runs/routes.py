@@ -105,16 +105,15 @@ def _none_match(header: str, etag: str) -> bool:
 
 
 def _job_view(session: Any, organization_id: str, job_id: str) -> dict[str, Any]:
-    """A run's, a sync's (kind `ads_sync`) or a direct write's job, as `GET /v1/jobs/{jobId}`
-    shows it."""
+    """A run's, a backtest's, a sync's (kind `ads_sync`) or a direct write's job, as
+    `GET /v1/jobs/{jobId}` shows it."""
     direct = writes_service.job_view(session, organization_id, job_id)
     if direct is not None:
         return direct
     kind = session.scalar(select(Job.kind).where(Job.id == job_id))
     if kind == syncs_service.SYNC_KIND:
         return syncs_service.job_to_api(*syncs_service.find_job(session, organization_id, job_id))
-    job, run = service.get_job(session, organization_id, job_id)
-    return service.job_to_api(job, run)
+    return service.job_envelope(session, organization_id, job_id)
 
 
 @router.get("/v1/jobs/{jobId}", summary="A job envelope (ETag / If-None-Match supported)")

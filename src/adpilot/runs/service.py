@@ -314,10 +314,31 @@ def get_job(session: Session, organization_id: str, job_id: str) -> tuple[Job, O
     return job, run
 
 
+def job_envelope(session: Session, organization_id: str, job_id: str) -> dict[str, Any]:
+    """`GET /v1/jobs/{id}` of any kind: an optimizer run or a backtest."""
+    from adpilot.backtest import service as backtests
+
+    job = session.get(Job, job_id)
+    if job is not None and job.organization_id == organization_id:
+        backtest = backtests.for_job(session, job)
+        if backtest is not None:
+            return backtests.job_to_api(job, backtest)
+    job, run = get_job(session, organization_id, job_id)
+    return job_to_api(job, run)
+
+
 def request_cancel(
     session: Session, organization_id: str, job_id: str, principal: Principal, request_id: str
 ) -> tuple[int, dict[str, Any]]:
     """Ask a run to stop at its next stage boundary; refuse while it is sending writes."""
+    found = session.get(Job, job_id)
+    if found is not None and found.organization_id == organization_id and found.run_id is None:
+        # A backtest only reads stored history and is short: it runs to its end.
+        if found.status in TERMINAL:
+            return 200, {"jobId": found.id, "accepted": False, "reason": "ALREADY_COMPLETED"}
+        raise errors.conflict(
+            "JOB_CANCEL_UNAVAILABLE", "A backtest cannot be canceled; it ends on its own."
+        )
     job, run = get_job(session, organization_id, job_id)
     flagged = execute_update(
         session,

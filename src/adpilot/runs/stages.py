@@ -35,10 +35,13 @@ from adpilot.engine.types import (
     MetricArrays,
     Proposal,
 )
+from adpilot.entities import history
 from adpilot.entities.models import Ad, AdDailyMetric, AdsContent, AdSet, AdSetBreakdown, Campaign
 from adpilot.entities.sync import read_account, store_for_layer
 from adpilot.gate import policy as gate_policy
 from adpilot.gate import service as gate_service
+from adpilot.holdout import service as holdout_service
+from adpilot.holdout.assign import held_out
 from adpilot.kit.clock import isoformat, utcnow
 from adpilot.layers.goal import engine_goal
 from adpilot.layers.models import AdAccount, Layer
@@ -190,12 +193,34 @@ def sync(ctx: StageContext, run_id: str) -> None:
     snapshot = read_account(
         ctx.settings, ctx.session_factory, account, conversion_event, since, until
     )
+    with read_session(ctx.session_factory) as session:
+        layer = session.get(Layer, run.layer_id)
+        assert layer is not None
+        backfill = history.backfill_since(session, layer, since, until)
+    # A layer's first sync also reads the days before the window, for backtests.
+    older = (
+        read_account(
+            ctx.settings,
+            ctx.session_factory,
+            account,
+            conversion_event,
+            backfill,
+            since - dt.timedelta(days=1),
+        )
+        if backfill
+        else None
+    )
     with transaction(ctx.session_factory) as session:
         run = _load(session, run_id, lock=True)
         if stage_finished(run, "syncing"):
             return
         now = utcnow()
         store_for_layer(session, run.layer_id, run.ad_account_id, snapshot, since, until, now)
+        layer = session.get(Layer, run.layer_id)
+        assert layer is not None
+        if older is not None and backfill is not None:
+            history.store_history(session, layer, older, backfill, since - dt.timedelta(days=1))
+        history.prune(session, layer, until)
         _mark_finished(run, "syncing", now)
         if snapshot.dropped:
             # What the platform refused to report this time (e.g. a breakdown), on the run.
@@ -221,11 +246,23 @@ def build_engine_input(session: Session, run: OptimizerRun, now: dt.datetime) ->
     layer = session.get(Layer, run.layer_id)
     account = session.get(AdAccount, run.ad_account_id)
     assert layer is not None and account is not None and run.window_since and run.window_until
+    return layer_input(session, layer, account, run.window_since, run.window_until, now)
+
+
+def layer_input(
+    session: Session,
+    layer: Layer,
+    account: AdAccount,
+    since: dt.date,
+    until: dt.date,
+    now: dt.datetime,
+) -> EngineInput:
+    """The engine's input for a layer over the stored days [since, until]."""
     campaigns = list(session.scalars(select(Campaign).where(Campaign.layer_id == layer.id)))
     adsets = list(session.scalars(select(AdSet).where(AdSet.layer_id == layer.id)))
     ads = list(session.scalars(select(Ad).where(Ad.layer_id == layer.id).order_by(Ad.id)))
-    n_days = (run.window_until - run.window_since).days + 1
-    dates = [run.window_since + dt.timedelta(days=i) for i in range(n_days)]
+    n_days = (until - since).days + 1
+    dates = [since + dt.timedelta(days=i) for i in range(n_days)]
     index = {ad.id: i for i, ad in enumerate(ads)}
     shape = (len(ads), n_days)
     spend = np.zeros(shape)
@@ -244,15 +281,15 @@ def build_engine_input(session: Session, run: OptimizerRun, now: dt.datetime) ->
             AdDailyMetric.frequency,
         ).where(
             AdDailyMetric.layer_id == layer.id,
-            AdDailyMetric.date >= run.window_since,
-            AdDailyMetric.date <= run.window_until,
+            AdDailyMetric.date >= since,
+            AdDailyMetric.date <= until,
         )
     )
     for ad_id, day, sp, imp, clk, conv, freq in rows:
         i = index.get(ad_id)
         if i is None:
             continue
-        j = (day - run.window_since).days
+        j = (day - since).days
         spend[i, j], impressions[i, j], clicks[i, j], conversions[i, j] = sp, imp, clk, conv
         if freq is not None:
             frequency[i, j] = freq
@@ -422,6 +459,11 @@ def evaluate_run(ctx: StageContext, run_id: str) -> None:
         held = {id(g.proposal): g.held_reason for g in [*held_by_class, *guarded]}
         for over in run_scope.over_creative_cap(run.scope, proposals, held):
             held[over] = run_scope.MAX_NEW_CREATIVES_HELD
+        # A proposal within a held-out budget holder is recorded and never sent, whatever else.
+        holdout = holdout_service.held_holders(session, layer, engine_input, now)
+        for p, out in zip(proposals, held_out(proposals, engine_input, holdout), strict=True):
+            if out:
+                held[id(p)] = holdout_service.HOLDOUT_REASON
         run.proposals = [{**proposal_to_dict(p), "heldReason": held.get(id(p))} for p in proposals]
         run.entities_evaluated = result.entities_evaluated
         run.summary = {**run.summary, "entitiesEvaluated": result.entities_evaluated}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from adpilot.bench.quality.metrics import POLICY_ORDER, PolicyRuns, goal_summary, scenario_summary
+from adpilot.bench.quality.proof import ProofRuns
 from adpilot.bench.quality.report import plot
 from adpilot.bench.quality.scenarios import SCENARIOS
 from adpilot.bench.quality.seed import SeedRun, run_seed
@@ -41,6 +42,11 @@ def summarise(key: str, seeds: list[SeedRun], cycles: int) -> dict[str, Any]:
         )
         for g in GOAL_TYPES
     }
+    proof = ProofRuns()
+    for s in seeds:
+        if s.proof is not None:
+            proof.extend(s.proof)
+    out["proof"] = proof.summary()
     counts = Counter(name for s in seeds for name in s.families)
     out["families"] = sorted(counts)
     out["family_seeds"] = dict(sorted(counts.items()))
@@ -56,13 +62,15 @@ def bench_quality(
     progress: Callable[[str, int, int], None] | None = None,
     workers: int = 1,
     time_limit_s: float | None = None,
+    proof_seeds: int = 0,
 ) -> dict[str, Any]:
     """The JSON-able result; writes one PNG per scenario into `out_dir` when given.
 
     With `workers` > 1 the seeds run in that many processes (each seed is independent). Seeds
     are started in rounds (seed 0 of every scenario, then seed 1, …); with `time_limit_s` no
     seed starts after that many seconds, and the result covers the first n seeds every scenario
-    finished (`seeds` in the result; `seeds_requested` is what was asked for).
+    finished (`seeds` in the result; `seeds_requested` is what was asked for). The first
+    `proof_seeds` seeds of each scenario also run the ground-truth checks (`proof`).
     """
     started = time.monotonic()
     tasks = [(key, i) for i in range(seeds) for key in scenarios]
@@ -80,11 +88,13 @@ def bench_quality(
         for key, i in tasks:
             if late():
                 break
-            collect(key, run_seed(key, i, cycles))
+            collect(key, run_seed(key, i, cycles, i < proof_seeds))
     else:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [(key, pool.submit(run_seed, key, i, cycles)) for key, i in tasks]
+            futures = [
+                (key, pool.submit(run_seed, key, i, cycles, i < proof_seeds)) for key, i in tasks
+            ]
             for key, fut in futures:
                 if late():
                     break

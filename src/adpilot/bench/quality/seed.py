@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from adpilot.bench.quality.loop import Trace, bench_settings, run_policy, warmup_target_cpa
 from adpilot.bench.quality.oracle import Oracle
 from adpilot.bench.quality.policies import Adpilot, DoNothing, Policy, Rules
+from adpilot.bench.quality.proof import ProofRuns
 from adpilot.bench.quality.scenarios import SCENARIOS, market_seed
 from adpilot.engine.types import GOAL_TYPES, Goal, GoalType
 from adpilot.sim.rng import py_random
@@ -30,6 +31,7 @@ class SeedRun:
     families: tuple[str, ...]
     goals: dict[GoalType, Goal]
     traces: dict[GoalType, dict[str, Trace]] = field(default_factory=dict)
+    proof: ProofRuns | None = None  # the ground-truth checks, on the seeds that run them
 
 
 def seed_goals(base_seed: int, target_cpa_cents: int) -> dict[GoalType, Goal]:
@@ -42,8 +44,11 @@ def seed_goals(base_seed: int, target_cpa_cents: int) -> dict[GoalType, Goal]:
     }
 
 
-def run_seed(key: str, index: int, cycles: int) -> SeedRun:
-    """One warm-up shared by every policy and goal: the same start, the same randomness."""
+def run_seed(key: str, index: int, cycles: int, proof: bool = False) -> SeedRun:
+    """One warm-up shared by every policy and goal: the same start, the same randomness.
+
+    With `proof`, the seed also runs the ground-truth checks of outcomes, calibration, holdout
+    and backtest (under the target-CPA goal)."""
     settings = bench_settings()
     seed = market_seed(key, index)
     base = SCENARIOS[key].build(seed)
@@ -62,4 +67,9 @@ def run_seed(key: str, index: int, cycles: int) -> SeedRun:
         for t in traces.values():
             t.ledger.history.clear()  # not needed past the run; keeps the result small to ship
         run.traces[goal_type] = traces
+    if proof:
+        run.proof = ProofRuns()
+        run.proof.add_seed(
+            index, base, goals["target_cpa"].cents, settings, cycles, f"{key}:{index}"
+        )
     return run
