@@ -27,18 +27,30 @@ def _two_adsets(b: AccountBuilder) -> tuple[str, str]:
     return full, free
 
 
-def test_a_creatives_own_delivery_outranks_a_higher_organic_score() -> None:
+def test_once_creatives_have_their_own_delivery_it_ranks_them_not_their_scores() -> None:
     b = builder()
     full, free = _two_adsets(b)
     b.creative(id="adc_proven", name="Proven", organic_score=4.5)
-    b.creative(id="adc_hyped", name="Hyped", organic_score=9.8)
+    b.creative(id="adc_scored", name="Scored", organic_score=9.8)
     b.steady_ad(full, spend_per_day=3000, cpa_cents=700, creative="adc_proven")
-    for k in range(2):
-        b.steady_ad(full, spend_per_day=3000, cpa_cents=1000, creative=f"adc_run{k}")
+    b.steady_ad(full, spend_per_day=3000, cpa_cents=1000, creative="adc_scored")
+    b.steady_ad(full, spend_per_day=3000, cpa_cents=1000, creative="adc_run0")
     [push] = [p for p in of_type(evaluate(b.build()), "push_creative") if p.entity_id == free]
     assert push.new_value["adsContentId"] == "adc_proven"
     assert "“Proven” (its own ads: CPA is $7.00" in push.rationale
     assert push.evidence["newCreative"]["tested"] is True
+
+
+def test_an_untested_creative_is_tried_before_a_tested_one_without_a_clear_verdict() -> None:
+    b = builder()
+    full, free = _two_adsets(b)
+    b.creative(id="adc_scored", name="Scored", organic_score=9.8)
+    b.creative(id="adc_fresh", name="Fresh", organic_score=4.5)
+    b.steady_ad(full, spend_per_day=3000, cpa_cents=1000, creative="adc_scored")
+    for k in range(3):  # the full ad set has no free slot: the only push goes to the other
+        b.steady_ad(full, spend_per_day=3000, cpa_cents=1000, creative=f"adc_run{k}")
+    [push] = [p for p in of_type(evaluate(b.build()), "push_creative") if p.entity_id == free]
+    assert push.new_value["adsContentId"] == "adc_fresh"
 
 
 def test_a_high_organic_score_does_not_spread_a_creative_its_own_ads_show_converting_worse() -> (

@@ -79,10 +79,11 @@ class CreativePicker:
     """Chooses the best eligible creative that has never run in a given ad set and whose own
     delivery here does not say it loses.
 
-    A creative's own evidence outranks its organic score once it has any: creatives are ranked by
-    the posterior of their conversion rate relative to the ad sets they ran in (1 for one without
-    delivery), the organic score only ordering creatives the evidence cannot tell apart. One
-    without its own evidence goes into at most `max_untested_creative_adsets` ad sets at a time.
+    A creative's own evidence outranks its organic score once it has any: untested creatives come
+    first by organic score, then the ones whose own ads are credibly better than the ad sets they
+    ran in, then tested ones without a clear verdict (by their evidence; their score no longer
+    counts), and one credibly worse is never placed. One without its own evidence goes into at
+    most `max_untested_creative_adsets` ad sets at a time.
 
     "Never run here" is stricter than SPEC's "not already running": a creative that was paused in
     this ad set already had its chance with this audience.
@@ -104,11 +105,16 @@ class CreativePicker:
             c for c, e in self.evidence.items() if e.p_worse >= st.credible_probability and e.tested
         }
 
-        def rank(c: CreativeInput) -> tuple[float, float, float, str]:
+        def rank(c: CreativeInput) -> tuple[int, float, float, float, str]:
+            # Untested creatives first (by organic score: a fresh draw is what a push buys),
+            # then those proven better than the ad sets they ran in, then tested ones without a
+            # clear verdict — ordered by their own evidence, their score no longer counting.
             e = self.evidence.get(c.id)
-            quality = e.quality if e is not None else 1.0
             created = (c.created_at or _EPOCH).timestamp()
-            return (-quality, -(c.organic_score or 0.0), -created, c.id)
+            if e is None or not e.tested:
+                return (0, 0.0, -(c.organic_score or 0.0), -created, c.id)
+            tier = 1 if 1.0 - e.p_worse >= st.credible_probability else 2
+            return (tier, -e.quality, 0.0, -created, c.id)
 
         self._ranked: list[CreativeInput] = sorted(
             (
@@ -131,7 +137,7 @@ class CreativePicker:
 
     def _in_flight(self, creative_id: str, plan: RunPlan) -> int:
         """Ad sets the creative was placed in by this run and by recent runs."""
-        before = self._own.placed_count(creative_id) if self._own is not None else 0
+        before = self._own.in_flight_count(creative_id) if self._own is not None else 0
         return before + len(plan.placed.get(creative_id, ()))
 
     def pick(self, adset: int, plan: RunPlan) -> CreativeInput | None:

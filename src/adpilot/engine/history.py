@@ -34,12 +34,14 @@ class OwnHistory:
 
     relearning: BoolArray
     placements: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    # Placements of the last `learning_days`: still waiting for the creative's own evidence.
+    in_flight: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
     def placed_elsewhere(self, creative_id: str | None, adset: int) -> bool:
         return bool(creative_id) and bool(self.placements.get(creative_id or "", set()) - {adset})
 
-    def placed_count(self, creative_id: str) -> int:
-        return len(self.placements.get(creative_id, ()))
+    def in_flight_count(self, creative_id: str) -> int:
+        return len(self.in_flight.get(creative_id, ()))
 
 
 def _adset_of(
@@ -62,6 +64,8 @@ def own_history(frame: Frame) -> OwnHistory:
     ad_pos = {a.id: i for i, a in enumerate(frame.ads)}
     latest: dict[int, dt.datetime] = {}
     placements: dict[str, set[int]] = {}
+    in_flight: dict[str, set[int]] = {}
+    fresh = dt.timedelta(days=st.learning_days)
     protect = dt.timedelta(days=st.learning_protect_max_days)
     memory = dt.timedelta(days=st.placement_memory_days)
     for h in frame.inp.history:
@@ -78,6 +82,8 @@ def own_history(frame: Frame) -> OwnHistory:
             and now - h.at < memory
         ):
             placements.setdefault(h.creative_id, set()).add(j)
+            if now - h.at < fresh:
+                in_flight.setdefault(h.creative_id, set()).add(j)
     relearning = np.zeros(n_sets, dtype=bool)
     needed = float(st.learning_events.get(frame.inp.platform, 0))
     if needed > 0 and latest:
@@ -90,4 +96,8 @@ def own_history(frame: Frame) -> OwnHistory:
             since = sum(1 for d in dates if d > at.date())
             seen = float(set_conv[j, len(dates) - since :].sum()) if since else 0.0
             relearning[j] = seen < needed
-    return OwnHistory(relearning, {c: frozenset(s) for c, s in placements.items()})
+    return OwnHistory(
+        relearning,
+        {c: frozenset(s) for c, s in placements.items()},
+        {c: frozenset(s) for c, s in in_flight.items()},
+    )
