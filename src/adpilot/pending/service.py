@@ -225,10 +225,7 @@ class ListFilters:
         found: list[ColumnElement[bool]] = [
             PendingAction.status.in_([s for s in STATUSES if s in stored])
         ]
-        if wanted == {"pending"}:
-            # The usual badge: a range on expires_at inside the index, not a filter.
-            found.append(PendingAction.expires_at > now)
-        elif "pending" in wanted and "rejected" not in wanted:
+        if "pending" in wanted and "rejected" not in wanted:
             found.append(or_(PendingAction.status != "pending", PendingAction.expires_at > now))
         elif "rejected" in wanted and "pending" not in wanted:
             found.append(or_(PendingAction.status != "pending", PendingAction.expires_at <= now))
