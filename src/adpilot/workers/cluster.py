@@ -118,10 +118,12 @@ class LocalCluster:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            return proc.wait(timeout)
+            code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             return proc.wait(10)
+        # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done.
+        return 0 if code == -signal.SIGTERM and name.startswith("api") else code
 
     def stop_all(self) -> dict[str, int]:
         codes = {name: self.stop(name) for name in list(self.procs)}
