@@ -77,7 +77,12 @@ def bench_quality(
     done: dict[str, dict[int, SeedRun]] = {key: {} for key in scenarios}
 
     def late() -> bool:
-        return time_limit_s is not None and time.monotonic() - started > time_limit_s
+        # The first round (seed 0 of every scenario) always finishes, so a result exists
+        # however short the limit or busy the machine.
+        first_round = all(0 in done[key] for key in scenarios)
+        return (
+            time_limit_s is not None and time.monotonic() - started > time_limit_s and first_round
+        )
 
     def collect(key: str, run: SeedRun) -> None:
         done[key][run.index] = run
