@@ -198,6 +198,11 @@ def test_a_run_proposes_from_live_data_and_approvals_reach_the_platform(
         row = next((r for r in rows if r["actionType"] == kind), None)
         if row is None:
             continue
+        if kind == "push_creative":
+            # A push fills the slot this run's removals free: they go out first, or it is stale.
+            for removal in rows:
+                if removal["actionType"] in ("pause_ad", "prune_creative") and removal is not pause:
+                    approve(partner, project_id, removal, job_runtime)
         done = approve(partner, project_id, row, job_runtime)
         assert done["status"] == "dispatched", (kind, done["dispatchFailureReason"])
         body = row["proposedAction"]["detail"]["body"]
