@@ -16,7 +16,7 @@ from adpilot.deps import AppContext
 from adpilot.entities.models import Campaign
 from adpilot.kit.clock import utcnow
 from adpilot.layers.models import Layer
-from adpilot.runs.models import OptimizerRun
+from adpilot.runs.models import Job, OptimizerRun
 from adpilot.syncs import service as syncs
 from adpilot.syncs.models import EntitySync
 from adpilot.webhooks.models import WebhookEvent
@@ -81,6 +81,33 @@ def test_connecting_an_account_lists_its_campaigns_before_any_run(
         ).all()
     assert [e.data["syncId"] for e in events] == [sync.id]
     assert events[0].data["counts"] == sync.counts
+
+
+def test_a_sync_job_cannot_be_canceled_and_says_so(
+    ctx: AppContext, partner: Api, boot: dict[str, Any]
+) -> None:
+    project, layer = boot["projectId"], boot["layers"]["meta_ads"]
+    connected = partner.post(
+        f"/v1/projects/{project}/ads/ad-accounts",
+        json={
+            "platform": "meta_ads",
+            "externalId": "act_2000000003",
+            "mode": "sandbox",
+            "replace": True,
+        },
+    )
+    assert connected.status_code == 201, connected.text
+    sync = settle(ctx, layer)
+    done = partner.post(f"/v1/jobs/{sync.job_id}/cancel", json={})
+    assert done.status_code == 200, done.text
+    assert done.json()["reason"] == "ALREADY_COMPLETED"
+    with transaction(ctx.session_factory) as session:
+        session.execute(update(Job).where(Job.id == sync.job_id).values(status="running"))
+    running = partner.post(f"/v1/jobs/{sync.job_id}/cancel", json={})
+    assert running.status_code == 409, running.text
+    error = running.json()["error"]
+    assert error["details"]["subcode"] == "JOB_CANCEL_UNAVAILABLE"
+    assert "ads_sync" in error["message"]
 
 
 def test_a_fresh_sandbox_bootstrap_syncs_every_layer(

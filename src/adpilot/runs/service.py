@@ -333,11 +333,12 @@ def request_cancel(
     """Ask a run to stop at its next stage boundary; refuse while it is sending writes."""
     found = session.get(Job, job_id)
     if found is not None and found.organization_id == organization_id and found.run_id is None:
-        # A backtest only reads stored history and is short: it runs to its end.
+        # Backtests and syncs only read and are short: they run to their end.
         if found.status in TERMINAL:
             return 200, {"jobId": found.id, "accepted": False, "reason": "ALREADY_COMPLETED"}
         raise errors.conflict(
-            "JOB_CANCEL_UNAVAILABLE", "A backtest cannot be canceled; it ends on its own."
+            "JOB_CANCEL_UNAVAILABLE",
+            f"A job of kind {found.kind} cannot be canceled; it ends on its own.",
         )
     job, run = get_job(session, organization_id, job_id)
     flagged = execute_update(
