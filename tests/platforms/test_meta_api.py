@@ -82,11 +82,12 @@ def pending(api: Api, project: dict[str, Any], run_id: str) -> list[dict[str, An
 
 
 def first_proposal(
-    api: Api, project: dict[str, Any], live: dict[str, Any], action_type: str
+    api: Api, project: dict[str, Any], live: dict[str, Any], *action_types: str
 ) -> tuple[dict[str, Any], str]:
-    """The run's first pending action of `action_type`, and the Graph node its request targets."""
+    """The run's first pending action of one of `action_types`, and the Graph node its request
+    targets."""
     row = next(
-        r for r in pending(api, project, live["run"]["runId"]) if r["actionType"] == action_type
+        r for r in pending(api, project, live["run"]["runId"]) if r["actionType"] in action_types
     )
     return row, row["proposedAction"]["detail"]["path"].rsplit("/", 1)[1]
 
@@ -207,7 +208,8 @@ def test_a_run_syncs_the_live_account_and_queues_real_meta_requests(
     assert {a["externalId"] for a in ads} == set(market.ads.id)
     rows = pending(partner, project, run["runId"])
     kinds = {r["actionType"] for r in rows}
-    assert {"pause_ad", "update_budget"} <= kinds
+    # The live market is drawn anew for each account: a loser may be an ad or a whole ad set.
+    assert "update_budget" in kinds and kinds & {"pause_ad", "pause_adset"}
     assert kinds & {"push_creative", "replace_creative", "prune_creative"}
     by_id = {a["adId"]: a["externalId"] for a in ads}
     for row in rows:
@@ -257,7 +259,9 @@ def test_a_platform_refusal_fails_the_dispatch_with_its_code_and_message(
     live: dict[str, Any],
     job_runtime: jobs.JobRuntime,
 ) -> None:
-    row, node = first_proposal(partner, project, live, "pause_ad")
+    # The live market is drawn anew for each account: a loser may be an ad or a whole ad set.
+    row, node = first_proposal(partner, project, live, "pause_ad", "pause_adset")
+    kind = "ad" if row["actionType"] == "pause_ad" else "adset"
     meta.world.inject(
         "100",
         path=f"/{node}?",
@@ -272,7 +276,7 @@ def test_a_platform_refusal_fails_the_dispatch_with_its_code_and_message(
     assert len(calls(meta.world, f"/{node}", "POST")) == 1  # a refusal is not retried
     with meta.world.lock:
         market: Market = live["market"]
-        assert market.status_of("ad", node) == "active"
+        assert market.status_of(kind, node) == "active"
 
 
 def test_a_lost_answer_is_recognised_and_the_write_is_not_sent_twice(
@@ -282,13 +286,14 @@ def test_a_lost_answer_is_recognised_and_the_write_is_not_sent_twice(
     live: dict[str, Any],
     job_runtime: jobs.JobRuntime,
 ) -> None:
-    row, node = first_proposal(partner, project, live, "pause_ad")
+    row, node = first_proposal(partner, project, live, "pause_ad", "pause_adset")
+    kind = "ad" if row["actionType"] == "pause_ad" else "adset"
     meta.world.inject("2", path=f"/{node}?", method="POST", after_apply=True)
     settled = approve_and_wait(partner, project, job_runtime, row["pendingId"])
     assert settled["status"] == "dispatched"
     assert len(calls(meta.world, f"/{node}", "POST")) == 1
     with meta.world.lock:
-        assert live["market"].status_of("ad", node) == "paused"
+        assert live["market"].status_of(kind, node) == "paused"
 
 
 def test_an_expired_token_fails_the_run_and_marks_the_account(
