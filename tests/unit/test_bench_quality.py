@@ -35,11 +35,18 @@ def small_run() -> dict:
 
 
 @pytest.mark.parametrize("scenario", ["S1", "S2"])
-def test_oracle_beats_adpilot_beats_doing_nothing(small_run: dict, scenario: str) -> None:
+def test_oracle_beats_adpilot_whose_conversions_cost_less_than_doing_nothings(
+    small_run: dict, scenario: str
+) -> None:
+    # The top-level figures are the target-CPA runs read as true conversions. Holding the target
+    # may cost conversions that doing nothing buys over it, so against doing nothing adpilot is
+    # held to the goal's score (below) and to a cheaper blended CPA, not to more conversions.
     s = small_run["scenarios"][scenario]
-    conv = {name: p["conversions_mean"] for name, p in s["policies"].items()}
-    assert conv["oracle"] >= conv["adpilot"] >= conv["do_nothing"]
-    assert s["adpilot_vs_do_nothing"]["lift_pct"] > 0
+    pol = s["policies"]
+    conv = {name: p["conversions_mean"] for name, p in pol.items()}
+    cpa = {name: p["spend_mean"] / p["conversions_mean"] for name, p in pol.items()}
+    assert conv["oracle"] >= conv["adpilot"]
+    assert cpa["adpilot"] < cpa["do_nothing"]
     assert s["pct_of_oracle"]["adpilot"] <= 100.0
 
 
@@ -78,9 +85,7 @@ def test_the_target_cpa_oracle_keeps_the_blended_cpa_under_target(
     assert g["policies"]["oracle"]["cpa_over_target_share"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the engine's budget moves do not yet hold a target_cpa goal's CPA"
-)
+@pytest.mark.xfail(strict=True, reason="a seed of the small run still ends over its target CPA")
 @pytest.mark.parametrize("scenario", ["S1", "S2"])
 def test_adpilot_keeps_the_blended_cpa_under_a_target_cpa_goal(
     small_run: dict, scenario: str

@@ -14,7 +14,7 @@ from adpilot.engine.builder import AccountBuilder
 from adpilot.engine.guardrails import build_context
 from adpilot.engine.run import evaluate
 from adpilot.engine.text import cpa_phrase, hour_ranges, money, percent
-from adpilot.engine.types import EngineInput, EngineSettings, Proposal
+from adpilot.engine.types import EngineInput, EngineSettings, Goal, Proposal
 from adpilot.sim.generate import generate_market
 from tests.helpers_engine import (
     NOLAG,
@@ -278,7 +278,9 @@ def test_update_budget_raises_winners_and_cuts_losers() -> None:
     b, ids = budget_account()
     # Steps up to the guardrail's 50%: no learning phase to stay clear of.
     b.settings = dataclasses.replace(b.settings, learning_safe_budget_step={})
-    by_id = {p.entity_id: p for p in of_type(evaluate(b.build()), "update_budget")}
+    # Blended at about $8.84, the account has headroom under a $12 target's aim to grow.
+    inp = dataclasses.replace(b.build(), goal=Goal.target_cpa(1200))
+    by_id = {p.entity_id: p for p in of_type(evaluate(inp), "update_budget")}
     assert by_id[ids["winner"]].new_value["dailyBudgetCents"] > 6000
     assert by_id[ids["loser"]].new_value["dailyBudgetCents"] < 6000
     for p in by_id.values():

@@ -1,5 +1,6 @@
 """Budget moves under the layer's goal, over generated accounts: a conversion value is never
-overpaid at the margin, and a target CPA's projected blended CPA never crosses the target."""
+overpaid at the margin, and a target CPA's projected blended CPA never crosses an aim a margin
+under the target."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from scipy import special
 
 from adpilot.bench.quality.observe import observe
 from adpilot.engine.budget import find_holders, fit_curves
+from adpilot.engine.budget_moves import target_aim
 from adpilot.engine.frame import build_frame
 from adpilot.engine.plan import RunPlan
 from adpilot.engine.run import evaluate
@@ -127,10 +129,15 @@ def test_a_target_cpa_layers_projected_blended_cpa_never_crosses_the_target(
     if of_type(result, "pause_adset") or not moves:
         return
     before, after = _projected_blend(inp, moves)
-    # At or under the target; an account already over it never gets further over.
-    assert after <= max(target, before) * (1 + 1e-6)
+    aim = target_aim(build_frame(inp))
+    assert aim.cents < target
+    # At or under the aim, a margin under the target; an account already over it never gets
+    # further over.
+    assert after <= max(aim.cents, before) * (1 + 1e-6)
     for p in moves:
         assert p.evidence["goal"]["type"] == "target_cpa"
+        assert p.evidence["aimCpaCents"] == pytest.approx(aim.cents, abs=0.01)
+        assert p.evidence["targetMargin"] == pytest.approx(aim.margin, abs=1e-4)
         assert p.evidence["projectedBlendedCpaCents"] == pytest.approx(after, abs=0.01)
         assert f"after this run's budget moves is {money(after, inp.currency)}" in p.rationale
         assert f"goal: a blended CPA at or under the {money(target, inp.currency)}" in p.rationale
@@ -147,7 +154,40 @@ def test_raises_that_would_carry_the_blend_over_the_target_are_dropped_dearest_f
     assert ids["par"] in raised_loose and ids["par"] not in raised_tight
     assert ids["winner"] in raised_tight
     for p in _budgets(list(tight.proposals)):
-        assert p.evidence["projectedBlendedCpaCents"] <= 880
+        # The account blends over the aim: its moves may only bring the blend down.
+        ev = p.evidence
+        assert ev["aimCpaCents"] < 880 < ev["projectedBlendedCpaBeforeCents"]
+        assert ev["projectedBlendedCpaCents"] <= ev["projectedBlendedCpaBeforeCents"]
+
+
+def test_a_sparse_account_aims_further_under_its_target_than_a_rich_one() -> None:
+    st = EngineSettings()
+
+    def aim_of(daily_spend: tuple[float, float]) -> tuple[float, str]:
+        market = generate_market(
+            "meta",
+            7,
+            n_campaigns=2,
+            n_adsets=6,
+            ads_per_adset=(3, 4),
+            daily_spend_range=daily_spend,
+            today=dt.date(2026, 11, 1),
+            history_days=30,
+        )
+        base = observe(market, target_cpa_cents=None, settings=st)
+        # A loose target, so that raises are proposed and their rationale states the aim.
+        inp = dataclasses.replace(base, goal=Goal.target_cpa(round(_pool_cpa(base) * 2)))
+        aim = target_aim(build_frame(inp))
+        raises = [p for p in _budgets(list(evaluate(inp).proposals)) if _up(p)]
+        assert raises
+        text = f"{money(aim.cents, inp.currency)}, {round(100 * aim.margin)}% under the target"
+        assert all(text in p.rationale for p in raises)
+        return aim.margin, text
+
+    sparse, _ = aim_of((20.0, 60.0))
+    rich, _ = aim_of((5000.0, 20000.0))
+    # Never aimed at the line itself; the fewer conversions the projection rests on, the wider.
+    assert st.target_cpa_margin < rich < sparse <= st.target_cpa_margin_max
 
 
 def test_target_cpa_cents_alone_means_a_target_cpa_goal() -> None:

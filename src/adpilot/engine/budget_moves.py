@@ -4,9 +4,11 @@ A common marginal cost θ is the threshold every holder's next conversion is com
 
 - `conversion_value`: θ is the value of a conversion (a budget grows while the next conversion
   costs less than it is worth, and shrinks where it costs more);
-- `target_cpa`: θ is the marginal cost at which the account's projected blended CPA lands on the
-  target (never more than `budget_target_drift` from the budget-neutral θ in one run), and the
-  moves that survive must keep the projected blended CPA at or under the target;
+- `target_cpa`: θ is the marginal cost at which the account's projected blended CPA lands on an
+  aim a margin under the target (never more than `budget_target_drift` from the budget-neutral θ
+  in one run), and the moves that survive must keep the projected blended CPA at or under that
+  aim. The margin is what the projection cannot see: the noise of the conversions it is read
+  from (z / √N, so a sparse account keeps a wide one) and drift the window does not show;
 - a held total (no stated goal, or `budget_hold_total`): θ keeps total spend where it is.
 
 Uncertainty is honest: a raise goes only as far as the holder's next conversion at the new budget
@@ -45,7 +47,9 @@ _RAISE_CLASSES = frozenset({"TOP_PERFORMER", "HEALTHY"})
 
 @dataclass(frozen=True)
 class Threshold:
-    """θ and why it is the bar: `value`, `target` (blended CPA lands on it) or `held`."""
+    """θ and why it is the bar: `value`, `target` (the blended CPA lands on the aim; `target_step`
+    when one run only moves towards it), `target_band` (between the aim and the target: the total
+    holds) or `held`."""
 
     cents: float
     kind: str
@@ -55,6 +59,37 @@ class Threshold:
         the curve's own uncertainty counts in full; a θ read off the pooled curves moves with
         their common curvature."""
         return c.p_marginal_below(self.cents, x, curve_uncertain=self.kind == "value")
+
+
+@dataclass(frozen=True)
+class Aim:
+    """Under a target CPA, the blended CPA budget moves aim at: `margin` under the target."""
+
+    cents: float
+    margin: float
+    conversions: float  # the lag-adjusted conversions of the evaluation window it rests on
+
+
+def target_aim(frame: Frame) -> Aim:
+    """The target less a margin for what the projection cannot know.
+
+    The projection's base rate rests on the evaluation window's conversions, completed for the
+    attribution lag still due (conversions per lag-weighted cent × spend); its relative noise is
+    about 1/√N. A fixed share on top covers drift no window shows — creatives fatiguing, costs
+    rising — so even a large account does not aim exactly at the line it must not cross.
+    """
+    st = frame.settings
+    assert frame.target is not None
+    w = min(frame.window, frame.n_days)
+    spend = float(frame.daily["spend"][:, -w:].sum()) if w else 0.0
+    exposure = float(frame.daily["exposure"][:, -w:].sum()) if w else 0.0
+    conv = float(frame.daily["conversions"][:, -w:].sum()) if w else 0.0
+    adjusted = conv * spend / exposure if exposure > 0 else conv
+    margin = min(
+        st.target_cpa_margin + st.target_cpa_margin_z / math.sqrt(max(adjusted, 1.0)),
+        st.target_cpa_margin_max,
+    )
+    return Aim(frame.target * (1.0 - margin), margin, adjusted)
 
 
 @dataclass(frozen=True)
@@ -70,7 +105,7 @@ class Move:
 
 
 def _threshold(
-    frame: Frame, c: Curves, el: np.ndarray, lo: FloatArray, hi: FloatArray
+    frame: Frame, c: Curves, el: np.ndarray, lo: FloatArray, hi: FloatArray, aim: Aim | None
 ) -> Threshold:
     st = frame.settings
     assert frame.goal is not None and frame.target is not None
@@ -96,14 +131,21 @@ def _threshold(
             if held and neutral < value
             else Threshold(value, "value")
         )
+    assert held or aim is not None
+    now = float(c.s.sum()) / max(float((c.lam * c.s).sum()), 1e-300)
     if held:
         theta, kind = neutral, "held"
+    elif aim is not None and aim.cents < now <= frame.target:
+        # Under the target but inside the margin: no run adds to the total, and none cuts it for
+        # noise either — money only moves between holders.
+        theta, kind = neutral, "target_band"
     else:
-        target = bisect(avg_cpa, span_lo, span_hi, frame.target)
+        assert aim is not None
+        target = bisect(avg_cpa, span_lo, span_hi, aim.cents)
         drift = st.budget_target_drift
         theta = min(max(target, neutral / drift), neutral * drift)
-        # "target": the blended CPA lands on the target; "target_step": θ moves towards it by at
-        # most the drift in one run.
+        # "target": the blended CPA lands on the aim under the target; "target_step": θ moves
+        # towards it by at most the drift in one run.
         kind = "target" if theta == target else "target_step"
     # When step caps bind, any θ beyond the caps gives the same budgets: report the nearest one.
     m_lo, m_hi = c.marginal(lo), c.marginal(hi)
@@ -175,13 +217,12 @@ def _move_delta(c: Curves, low: FloatArray, high: FloatArray, m: Move) -> tuple[
 
 
 def _keep_blend_under_target(
-    frame: Frame, c: Curves, h: Holders, moves: list[Move]
+    frame: Frame, c: Curves, h: Holders, moves: list[Move], aim: Aim
 ) -> tuple[list[Move], Blend, Blend]:
-    """Drop moves until the projected blended CPA stays at or under the target (or, for an
+    """Drop moves until the projected blended CPA stays at or under the aim (or, for an
     account already over it, does not rise): the dearest raises first, then the cuts whose
     holders buy conversions cheapest."""
     st = frame.settings
-    assert frame.target is not None
     current = c.lam * c.s
     before = Blend(float(c.s.sum()), float(current.sum()))
     after = Blend(
@@ -195,7 +236,7 @@ def _keep_blend_under_target(
     for ds, dc in deltas.values():
         after.spend += ds
         after.conversions += dc
-    limit = max(frame.target, before.cpa)
+    limit = max(aim.cents, before.cpa)
     kept = list(moves)
 
     def drop_order(m: Move) -> tuple[int, float]:
@@ -243,7 +284,8 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
     hi_ratio = np.where(el, hi_ratio, np.where(h.paused, 0.0, 1.0))
     lo, hi = s * lo_ratio, s * hi_ratio
 
-    theta = _threshold(frame, c, el, lo, hi)
+    aim = None if is_value_goal(frame) else target_aim(frame)
+    theta = _threshold(frame, c, el, lo, hi, aim)
     point = spend_at(theta.cents, c.v, c.k, lo, hi)
     x_new = _confident_spend(c, theta, point, st.budget_probability)
     # The confidence of a raise is read at its new spend, of a cut at today's.
@@ -270,10 +312,10 @@ def propose_budgets(frame: Frame, plan: RunPlan) -> list[Proposal]:
         freed = int(h.budget[h.paused].sum())
         moves = _within_total(moves, freed, st.budget_min_change_fraction)
     blend: tuple[Blend, Blend] | None = None
-    if not is_value_goal(frame):
-        moves, before, after = _keep_blend_under_target(frame, c, h, moves)
+    if aim is not None:
+        moves, before, after = _keep_blend_under_target(frame, c, h, moves, aim)
         blend = (before, after)
-    return [_proposal(frame, h, c, m, theta, max_fraction, blend) for m in moves]
+    return [_proposal(frame, h, c, m, theta, max_fraction, blend, aim) for m in moves]
 
 
 def _move_label(klass: str, raise_: bool) -> str:
@@ -300,18 +342,34 @@ def goal_clause(frame: Frame) -> str:
     return "goal: no target stated, so the account's total budget is held"
 
 
-def _threshold_clause(frame: Frame, theta: Threshold, up: bool, p: float) -> str:
+def _aim_phrase(frame: Frame, aim: Aim) -> str:
+    cur = frame.inp.currency
+    return (
+        f"{money(aim.cents, cur)}, {percent(aim.margin)} under the target for what "
+        f"{aim.conversions:.0f} conversions cannot show"
+    )
+
+
+def _threshold_clause(frame: Frame, theta: Threshold, up: bool, p: float, aim: Aim | None) -> str:
     cur = frame.inp.currency
     side = "under" if up else "over"
     bar = money(theta.cents, cur)
     if theta.kind == "value":
         why = f"the {bar} a conversion is worth"
-    elif theta.kind == "target":
-        why = f"the {bar} at which the account's projected blended CPA lands on its target"
-    elif theta.kind == "target_step":
+    elif theta.kind == "target" and aim is not None:
+        why = (
+            f"the {bar} at which the account's projected blended CPA lands on "
+            f"{_aim_phrase(frame, aim)}"
+        )
+    elif theta.kind == "target_step" and aim is not None:
         why = (
             f"the {bar} one run may move towards the marginal cost at which the account's "
-            f"blended CPA would land on its target"
+            f"blended CPA would land on {_aim_phrase(frame, aim)}"
+        )
+    elif theta.kind == "target_band" and aim is not None:
+        why = (
+            f"the {bar} that keeps the account's total budget where it is, since its blended CPA "
+            f"is under the target but not under {_aim_phrase(frame, aim)}"
         )
     else:
         why = f"the {bar} that keeps the account's total budget where it is"
@@ -326,6 +384,7 @@ def _proposal(
     theta: Threshold,
     max_fraction: float,
     blend: tuple[Blend, Blend] | None,
+    aim: Aim | None,
 ) -> Proposal:
     cur, target, w = frame.inp.currency, frame.target, frame.window
     assert target is not None and frame.goal is not None
@@ -364,7 +423,7 @@ def _proposal(
         f"{cpa_phrase(spend, conv, w, cur, target_text(frame))}; {goal_clause(frame)}. "
         f"At today's spend the next conversion costs about {money(marginal, cur)}, and about "
         f"{money(marginal_new, cur)} at the new budget, "
-        f"{_threshold_clause(frame, theta, m.up, conf)}"
+        f"{_threshold_clause(frame, theta, m.up, conf, aim)}"
         f"{projected}; {learning}: {signed_percent(change)} budget."
     )
     evidence: dict[str, object] = {
@@ -389,6 +448,9 @@ def _proposal(
     if blend is not None:
         evidence["projectedBlendedCpaBeforeCents"] = rounded(blend[0].cpa, 2)
         evidence["projectedBlendedCpaCents"] = rounded(blend[1].cpa, 2)
+    if aim is not None:
+        evidence["aimCpaCents"] = rounded(aim.cents, 2)
+        evidence["targetMargin"] = rounded(aim.margin, 4)
     return make_proposal(
         action_type="update_budget",
         entity_type=kind,

@@ -147,6 +147,12 @@ class EngineSettings:
     response_prior_log_sd: float = 0.7
     response_pool_log_sd: float = 0.5  # hyperprior on the account's pooled K / s centre
     budget_target_drift: float = 1.25
+    # Under a target CPA, budgets aim the projected blended CPA this far under the target: a
+    # fixed share for drift the window cannot show (fatigue, seasonality), plus z / √N for the
+    # noise in the N (lag-adjusted) conversions the projection is read from, capped.
+    target_cpa_margin: float = 0.05
+    target_cpa_margin_z: float = 1.0
+    target_cpa_margin_max: float = 0.3
     exploration_budget_share: float = 0.05
     # Hold the account's total daily budget even when a target is stated: budgets only move
     # between holders (an advertiser with a fixed budget; the quality benchmark's protocol).
