@@ -17,14 +17,18 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetWorkflowID, WorkflowHandle
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot.config import Settings
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 APP_NAME = "adpilot"
 # Where the engine re-enqueues a recovered workflow that was not started from a queue.
@@ -143,6 +147,32 @@ class JobRuntime:
 
 
 _runtime: JobRuntime | None = None
+
+
+def database_hiccup(exc: BaseException) -> bool:
+    """A lock timeout or a dropped connection: worth running a repeatable step again."""
+    return isinstance(exc, OperationalError)
+
+
+def repeatable_step(
+    also_retry: Callable[[BaseException], bool] | None = None,
+    *,
+    max_attempts: int = 3,
+    backoff_rate: float = 2.0,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A step whose body is idempotent, retried in place when the database hiccups (and on
+    whatever `also_retry` accepts), so that one dropped connection does not fail a whole job."""
+
+    def retry(exc: BaseException) -> bool:
+        return database_hiccup(exc) or (also_retry is not None and also_retry(exc))
+
+    return DBOS.step(
+        retries_allowed=True,
+        max_attempts=max_attempts,
+        interval_seconds=1.0,
+        backoff_rate=backoff_rate,
+        should_retry=retry,
+    )
 
 
 def runtime() -> JobRuntime:

@@ -133,7 +133,7 @@ def maintenance_tick(scheduled_time: dt.datetime, context: Any) -> None:
     maintenance_step()
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def maintenance_step() -> None:
     runtime = jobs.runtime()
     run_maintenance(runtime.settings, runtime.session_factory, utcnow())

@@ -495,3 +495,30 @@ def test_a_run_canceled_after_gating_never_sends_its_auto_actions(
     with session_factory() as session:
         rows = session.scalars(select(PendingAction).where(PendingAction.run_id == run_id)).all()
     assert rows and all(row.status == "dispatch_failed" for row in rows)
+
+
+def test_a_dropped_database_connection_inside_a_stage_is_retried_not_fatal(
+    partner: Api, boot: dict[str, Any], job_runtime: Any, monkeypatch: Any
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from adpilot.runs import stages
+
+    real_evaluate, real_gate = stages.evaluate_run, stages.gate_run
+    dropped: list[str] = []
+
+    def drop_once(name: str, real: Any) -> Any:
+        def stage(*args: Any) -> Any:
+            if name not in dropped:
+                dropped.append(name)
+                raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+            return real(*args)
+
+        return stage
+
+    monkeypatch.setattr(stages, "evaluate_run", drop_once("evaluate", real_evaluate))
+    monkeypatch.setattr(stages, "gate_run", drop_once("gate", real_gate))
+    run = run_to_end(partner, boot, job_runtime)
+    assert dropped == ["evaluate", "gate"]
+    assert run["status"] == "completed", run["error"]
+    assert run["changes"]

@@ -12,12 +12,12 @@ from adpilot.backtest import service
 log = logging.getLogger(__name__)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def backtest_replay_step(backtest_id: str) -> None:
     service.execute(jobs.runtime().session_factory, backtest_id)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def backtest_fail_step(backtest_id: str, message: str) -> None:
     service.fail(jobs.runtime().session_factory, backtest_id, message)
 

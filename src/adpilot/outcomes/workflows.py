@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from dbos import DBOS
-from sqlalchemy.exc import OperationalError
 
 from adpilot import jobs
 from adpilot.db import transaction
@@ -14,13 +13,7 @@ from adpilot.kit.clock import utcnow
 from adpilot.outcomes import judge, rollback
 
 
-def _database_hiccup(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError)
-
-
-@DBOS.step(
-    retries_allowed=True, max_attempts=3, interval_seconds=1.0, should_retry=_database_hiccup
-)
+@jobs.repeatable_step()
 def judge_outcome_step(prediction_id: str, horizon: int) -> dict[str, Any] | None:
     """Judge and store the horizon with its webhook event, in one transaction (repeatable: a
     stored horizon is returned as it is)."""
@@ -37,9 +30,7 @@ def judge_outcome_workflow(prediction_id: str, horizon: int) -> dict[str, Any] |
     return view
 
 
-@DBOS.step(
-    retries_allowed=True, max_attempts=3, interval_seconds=1.0, should_retry=_database_hiccup
-)
+@jobs.repeatable_step()
 def propose_rollback_step(prediction_id: str) -> dict[str, Any]:
     runtime = jobs.runtime()
     return rollback.propose(runtime.settings, runtime.session_factory, prediction_id, utcnow())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbos import DBOS
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adpilot import jobs
@@ -223,14 +223,7 @@ def attempt_dispatch(
     return _succeed(factory, pending_id, sent=True, created=result.created_external_id)
 
 
-def _database_hiccup(exc: BaseException) -> bool:
-    # Lock timeouts and dropped connections are worth a retry of the whole (repeatable) step.
-    return isinstance(exc, OperationalError)
-
-
-@DBOS.step(
-    retries_allowed=True, max_attempts=3, interval_seconds=1.0, should_retry=_database_hiccup
-)
+@jobs.repeatable_step()
 def dispatch_attempt_step(pending_id: str, attempt: int) -> dict[str, Any]:
     runtime = jobs.runtime()
     return attempt_dispatch(runtime.settings, runtime.session_factory, pending_id, attempt)

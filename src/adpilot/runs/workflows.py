@@ -29,53 +29,47 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, PlatformTransientError)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def begin_stage_step(run_id: str, stage: str) -> bool:
     return stages.begin_stage(_ctx(), run_id, stage)
 
 
-@DBOS.step(
-    retries_allowed=True,
-    max_attempts=4,
-    interval_seconds=1.0,
-    backoff_rate=3.0,
-    should_retry=_transient,
-)
+@jobs.repeatable_step(_transient, max_attempts=4, backoff_rate=3.0)
 def sync_step(run_id: str) -> None:
     stages.sync(_ctx(), run_id)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def evaluate_step(run_id: str) -> None:
     stages.evaluate_run(_ctx(), run_id)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def gate_step(run_id: str) -> None:
     stages.gate_run(_ctx(), run_id)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def dispatch_targets_step(run_id: str) -> tuple[list[str], list[str], list[str]]:
     return stages.dispatch_targets(_ctx(), run_id)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def record_dispatch_step(run_id: str, approved_ids: list[str]) -> None:
     stages.record_dispatch_outcomes(_ctx(), run_id, approved_ids)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def strip_internal_step(run_id: str) -> None:
     stages.strip_internal(_ctx(), run_id)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def complete_step(run_id: str) -> None:
     stages.complete(_ctx(), run_id)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def fail_step(run_id: str, code: str, message: str) -> None:
     stages.fail(_ctx(), run_id, code, message)
 
@@ -86,7 +80,7 @@ def _is_dry_run(run_id: str) -> bool:
         return bool(run and run.dry_run)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def is_dry_run_step(run_id: str) -> bool:
     return _is_dry_run(run_id)
 

@@ -17,19 +17,13 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, PlatformTransientError)
 
 
-@DBOS.step(
-    retries_allowed=True,
-    max_attempts=4,
-    interval_seconds=1.0,
-    backoff_rate=3.0,
-    should_retry=_transient,
-)
+@jobs.repeatable_step(_transient, max_attempts=4, backoff_rate=3.0)
 def sync_layer_step(sync_id: str) -> None:
     runtime = jobs.runtime()
     service.run_sync(runtime.settings, runtime.session_factory, sync_id)
 
 
-@DBOS.step()
+@jobs.repeatable_step()
 def fail_sync_step(sync_id: str, code: str, message: str) -> None:
     runtime = jobs.runtime()
     service.fail_sync(runtime.session_factory, sync_id, code, message)
