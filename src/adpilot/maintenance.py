@@ -78,7 +78,8 @@ def fire_due_schedules(
 def requeue_lost_work(
     factory: sessionmaker[Session], now: dt.datetime, grace: dt.timedelta = LOST_AFTER
 ) -> int:
-    """Work committed but never enqueued (a crash between commit and enqueue) is enqueued now.
+    """Work committed but never enqueued (a crash between commit and enqueue, or a process
+    without the job engine) is enqueued now: optimizer runs, approved dispatches and syncs.
 
     Only ids the job engine has never been given are enqueued, so a worker may run this every
     few seconds without re-offering the runs and dispatches already waiting in the queues.
@@ -101,8 +102,14 @@ def requeue_lost_work(
             )
         ).all()
     dispatches = {dispatch_workflow_id(pending_id): pending_id for pending_id in approved}
-    known = runtime.known([*stuck_runs, *dispatches])
+    # A sync's workflow id is its own id.
+    stuck_syncs = syncs_service.running_since_before(factory, now - grace)
+    known = runtime.known([*stuck_runs, *dispatches, *stuck_syncs])
     enqueued = 0
+    for sync_id in stuck_syncs:
+        if sync_id not in known:
+            syncs_service.enqueue_sync(sync_id)
+            enqueued += 1
     for run_id in stuck_runs:
         if run_id not in known:
             runs_service.enqueue_run(run_id)
@@ -124,7 +131,6 @@ def run_maintenance(settings: Settings, factory: sessionmaker[Session], now: dt.
     syncs_service.fire_due_syncs(factory, now)
     requeue_lost_work(factory, now)
     outcomes_service.sweep(factory, now, settings.outcome_horizons_days)
-    syncs_service.requeue_running(factory)
 
 
 @DBOS.workflow()

@@ -186,3 +186,36 @@ def test_the_sync_cadence_is_a_layer_setting(partner: Api, boot: dict[str, Any])
     assert refused.json()["error"]["details"]["fields"][0]["field"] == "syncSchedule"
     back = partner.patch(path, json={"syncSchedule": None}).json()
     assert back["syncSchedule"] is None and back["nextSyncAt"]
+
+
+def test_a_sync_left_unqueued_is_picked_up_by_the_sweep_of_lost_work(
+    ctx: AppContext, partner: Api, boot: dict[str, Any], monkeypatch: Any
+) -> None:
+    """A process without the job engine (the `bootstrap` command) or a crash between commit and
+    enqueue leaves a sync recorded but unqueued: the workers' sweep, every few seconds, runs it."""
+    from adpilot.maintenance import requeue_lost_work
+
+    project, layer = boot["projectId"], boot["layers"]["meta_ads"]
+    monkeypatch.setattr(syncs, "enqueue_sync", lambda sync_id: None)
+    connected = partner.post(
+        f"/v1/projects/{project}/ads/ad-accounts",
+        json={
+            "platform": "meta_ads",
+            "externalId": "act_2000000002",
+            "mode": "sandbox",
+            "replace": True,
+        },
+    )
+    assert connected.status_code == 201, connected.text
+    monkeypatch.undo()
+    lost = syncs_of(ctx.session_factory, layer)[-1]
+    assert lost.status == "running"
+    # Within the grace a sync may still be on its way to the queue: left alone.
+    grace = dt.timedelta(seconds=5)
+    assert requeue_lost_work(ctx.session_factory, utcnow(), grace) == 0
+    later = utcnow() + dt.timedelta(seconds=30)
+    assert requeue_lost_work(ctx.session_factory, later, grace) == 1
+    sync = settle(ctx, layer)
+    assert (sync.id, sync.status) == (lost.id, "completed"), sync.error
+    # Once the engine knows it, the sweep does not offer it again.
+    assert requeue_lost_work(ctx.session_factory, later, grace) == 0

@@ -133,7 +133,8 @@ def start_sync(
 
 def enqueue_sync(sync_id: str) -> None:
     """Enqueue under the sync's id (a second enqueue runs nothing). A process without the job
-    engine (the `bootstrap` command) leaves it to the workers' upkeep tick."""
+    engine (the `bootstrap` command) leaves it to the workers' sweep of lost work, seconds
+    later (`maintenance.requeue_lost_work`)."""
     from adpilot.syncs.workflows import entity_sync_workflow
 
     try:
@@ -254,10 +255,14 @@ def fire_due_syncs(factory: sessionmaker[Session], now: dt.datetime) -> list[str
     return started
 
 
-def requeue_running(factory: sessionmaker[Session]) -> None:
-    """Enqueue every unfinished sync again (the same id runs once): covers a crash between
-    commit and enqueue, and syncs recorded by a process without the job engine."""
+def running_since_before(factory: sessionmaker[Session], cutoff: dt.datetime) -> list[str]:
+    """Unfinished syncs started before `cutoff`: the ones a crash between commit and enqueue, or
+    a process without the job engine (the `bootstrap` command), may have left unqueued."""
     with factory() as session:
-        ids = session.scalars(select(EntitySync.id).where(EntitySync.status == "running")).all()
-    for sync_id in ids:
-        enqueue_sync(sync_id)
+        return list(
+            session.scalars(
+                select(EntitySync.id).where(
+                    EntitySync.status == "running", EntitySync.started_at < cutoff
+                )
+            )
+        )
