@@ -1,9 +1,10 @@
 """Scoring: per-seed results of every policy, and the paired comparisons the report shows.
 
-Lifts are geometric means of the per-seed ratios a/b, as percentages (100·(exp(mean log(a/b)) − 1)),
-with a paired Student-t 95% interval on the per-seed log ratios: both policies ran on the same
-seed, so the account-to-account spread cancels and only the policies' difference is left. Log
-ratios keep one account where a policy collapsed from swamping the mean.
+Lifts of true conversions are geometric means of the per-seed ratios a/b, as percentages
+(100·(exp(mean log(a/b)) − 1)), with a paired Student-t 95% interval on the per-seed log ratios:
+both policies ran on the same seed, so the account-to-account spread cancels and only the
+policies' difference is left. Log ratios keep one account where a policy collapsed from swamping
+the mean. A goal's score can be zero or negative, so its lifts are paired differences instead.
 """
 
 from __future__ import annotations
@@ -165,20 +166,13 @@ def goal_summary(
     }
     oracle = score["oracle"]
     a, rules, none = score["adpilot"], score["rules"], score["do_nothing"]
-    if goal_type == "target_cpa":
-        # Conversions are positive: per-seed ratios and geometric-mean lifts, as for conversions.
-        pct = {
-            n: _r(float(np.mean(100.0 * score[n] / np.maximum(oracle, 1e-12))))
-            for n in GOAL_POLICIES
-        }
-        vs_rules = paired_lift(np.maximum(a, 1e-12), np.maximum(rules, 1e-12))
-        vs_none = paired_lift(np.maximum(a, 1e-12), np.maximum(none, 1e-12))
-    else:
-        # Net value can be near zero or negative: ratios of sums and differences of means.
-        total = max(float(np.sum(oracle)), 1e-12)
-        pct = {n: _r(100.0 * float(np.sum(score[n])) / total) for n in GOAL_POLICIES}
-        vs_rules = paired_difference(a, rules)
-        vs_none = paired_difference(a, none)
+    # Either score can be near zero or negative on a seed (net value; conversions charged for
+    # spend past the target, when an account's costs run far over it): ratios of sums and
+    # differences of means, never per-seed ratios, which one such seed would swamp.
+    total = max(float(np.sum(oracle)), 1e-12)
+    pct = {n: _r(100.0 * float(np.sum(score[n])) / total) for n in GOAL_POLICIES}
+    vs_rules = paired_difference(a, rules)
+    vs_none = paired_difference(a, none)
     gap = None
     if pct["adpilot"] is not None and pct["rules"] is not None and 100.0 - pct["rules"] > 0.5:
         gap = round((pct["adpilot"] - pct["rules"]) / (100.0 - pct["rules"]), 3)
