@@ -159,7 +159,11 @@ class Oracle:
                     ),
                 )
             )
-        # Ad sets whose every dollar buys less than the margin is worth: pause them.
+        # Ad sets whose every dollar buys less than a conversion is worth under the goal (its
+        # value, or the target CPA): pause them. Not against λ: under a target CPA λ is a shadow
+        # price that soars while the account runs over target, and pausing on it would switch
+        # off most of an account whose costs the budget steps are already bringing down.
+        worth = 100.0 / view.goal.cents
         for hd, grid, conv in zip(holders, grids, convs, strict=True):
             if hd.kind != "adset":
                 continue
@@ -167,10 +171,10 @@ class Oracle:
             siblings = int(np.sum(set_live & (sets.campaign == sets.campaign[j])))
             g0 = int(np.flatnonzero(grid == hd.budget)[0])
             avg = conv[g0] / hd.budget
-            if siblings >= 2 and avg < 0.7 * lam:
+            if siblings >= 2 and avg < 0.7 * worth:
                 out.append(
                     (
-                        float((lam - avg) * hd.budget),
+                        float((worth - avg) * hd.budget),
                         _rule(
                             "pause_adset",
                             "adset",
