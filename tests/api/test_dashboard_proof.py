@@ -17,6 +17,9 @@ from adpilot.backtest.service import BACKTEST_KIND
 from adpilot.config import Settings
 from adpilot.db import transaction
 from adpilot.holdout import incrementality
+from adpilot.holdout.assign import period_start
+from adpilot.holdout.models import HoldoutAssignment
+from adpilot.kit.clock import utcnow
 from adpilot.runs.models import Job
 from tests.api.test_dashboard_support import form_value, sign_in
 from tests.api.test_dashboard_support import run as run  # a fixture, re-exported
@@ -67,10 +70,29 @@ ENOUGH = incrementality.Report(
 
 
 def test_the_holdout_report_shows_the_apis_figures_in_sentences(
-    client: TestClient, boot: dict[str, Any], partner: Api, monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    boot: dict[str, Any],
+    partner: Api,
+    monkeypatch: pytest.MonkeyPatch,
+    session_factory: sessionmaker[Session],
 ) -> None:
     layer_id = boot["layers"]["meta_ads"]
     assert partner.patch(f"/v1/layers/{layer_id}", json={"holdoutShare": 0.2}).status_code == 200
+    # This period's arms as a run would have drawn them: one holder held out, two treated.
+    now = utcnow()
+    with transaction(session_factory) as session:
+        for entity_id, held in (("cmp_a", True), ("cmp_b", False), ("cmp_c", False)):
+            session.add(
+                HoldoutAssignment(
+                    layer_id=layer_id,
+                    period_start=period_start(now.date()),
+                    entity_id=entity_id,
+                    entity_type="campaign",
+                    held=held,
+                    share=0.2,
+                    assigned_at=now,
+                )
+            )
     # A report with enough data, for the API and the page alike: they must agree on its figures.
     monkeypatch.setattr(incrementality, "estimate", lambda units, seed=0: ENOUGH)
     api = partner.get(f"/v1/layers/{layer_id}/holdout").json()
@@ -85,6 +107,9 @@ def test_the_holdout_report_shows_the_apis_figures_in_sentences(
     words = text_of(page.text)
     assert "20% of budget holders are held out" in words
     assert f"every {api['cadenceDays']} days" in words
+    period = api["currentPeriod"]
+    assert (len(period["heldOut"]), len(period["treated"])) == (1, 2)
+    assert f"this period ({period['start']} to {period['end']}) holds out 1 and treats 2" in words
     assert 'data-enough="yes"' in page.text
     lo, hi = inc["addedConversionsCi95"]
     assert (

@@ -14,7 +14,7 @@ from adpilot import errors
 from adpilot.auth.service import Principal
 from adpilot.backtest import service as backtests
 from adpilot.backtest.routes import BacktestStart
-from adpilot.dashboard.control import _sentence
+from adpilot.dashboard.control import field_sentence
 from adpilot.dashboard.queue import Outcome
 from adpilot.deps import AppContext
 from adpilot.kit import idempotency
@@ -47,7 +47,7 @@ def parse_weeks(form: Mapping[str, str]) -> int:
         # layerId is filled in for the model only; the layer comes from the page's path.
         return BacktestStart.model_validate({"layerId": "-", "weeks": int(raw)}).weeks
     except ValidationError as err:
-        raise ValueError(_sentence(err)) from None
+        raise ValueError(field_sentence(err)) from None
 
 
 def _answer(response: Any) -> dict[str, Any]:
