@@ -38,6 +38,7 @@ ROUTER_MODULES = (
     "adpilot.audit.routes",
     "adpilot.dashboard.routes",
     "adpilot.dashboard.outcomes",
+    "adpilot.dashboard.proof",
 )
 
 

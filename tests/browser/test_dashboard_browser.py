@@ -187,3 +187,33 @@ def test_the_run_page_follows_a_decision_taken_elsewhere(
     )
     browser.page.wait_for_selector(f"{item}[data-state='rejected']", timeout=30_000)
     assert "Rejected" in browser.page.inner_text(item)
+
+
+def test_a_backtest_started_from_the_proof_page_shows_its_result_on_a_phone(
+    run: dict[str, Any], boot: dict[str, Any], partner: Api, browser: Browser
+) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(browser, boot["customerKey"])
+    browser.width(PHONE)
+    layer = f"/app/projects/{boot['projectId']}/layers/{boot['layers']['meta_ads']}"
+    browser.goto(layer)
+    browser.page.click("a.pill:has-text('Proof')")
+    expect(browser.page.locator("#holdout")).to_contain_text("Not enough data yet")
+    browser.page.fill("#backtest-form input[name=weeks]", "8")
+    browser.page.click("#backtest-form button")
+    expect_flash(browser, "Backtest started: replaying the last 8 weeks.")
+    # The section polls while the backtest replays and stops once its result is in.
+    done = browser.page.locator("section.backtest[data-status='completed']").first
+    expect(done).to_contain_text("Over the last 8 weeks adpilot would have made", timeout=90_000)
+    backtest_id = done.get_attribute("data-backtest")
+    api = partner.get(
+        f"/v1/projects/{boot['projectId']}/ads/optimizer/backtests/{backtest_id}"
+    ).json()
+    assert api["summary"]["sentence"] in done.inner_text()
+    assert done.locator("tbody tr").count() == len(api["byWeek"]) > 0
+    expect(browser.page.locator("#backtests")).to_have_attribute("data-live", "off")
+    # The weekly table scrolls inside its card; the page itself never scrolls sideways.
+    assert browser.page_overflow() <= 0
+    browser.screenshot("proof")
+    assert browser.errors == []

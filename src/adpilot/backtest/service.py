@@ -154,6 +154,18 @@ def get(session: Session, project_id: str, backtest_id: str) -> Backtest:
     return bt
 
 
+def latest(session: Session, project_id: str, layer_id: str, limit: int) -> list[Backtest]:
+    """A layer's most recent backtests, newest first."""
+    return list(
+        session.scalars(
+            select(Backtest)
+            .where(Backtest.project_id == project_id, Backtest.layer_id == layer_id)
+            .order_by(Backtest.started_at.desc(), Backtest.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def _week_to_api(w: replay.Week) -> dict[str, Any]:
     return {
         "weekStart": w.start.isoformat(),

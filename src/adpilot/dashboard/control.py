@@ -64,7 +64,7 @@ def money_cents(raw: str, field: str) -> int | None:
     return int((value * 100).to_integral_value())
 
 
-def _sentence(err: ValidationError) -> str:
+def field_sentence(err: ValidationError) -> str:
     first = err.errors()[0]
     # The body's field names are camelCase (`creativeSlots`): say them as words.
     names = [re.sub(r"(?<!^)(?=[A-Z])", "_", p).lower() for p in first["loc"] if isinstance(p, str)]
@@ -206,7 +206,7 @@ def _run(
     except Refused as why:
         return Outcome(False, str(why))
     except ValidationError as err:
-        return Outcome(False, _sentence(err))
+        return Outcome(False, field_sentence(err))
     except errors.ApiError as err:
         if err.status == 404:
             raise

@@ -90,8 +90,20 @@ def run_write(
             result = handler(session)
         return _response(result, request_id)
 
-    _validate_key(key)
     fp = fingerprint(request.method, request.url.path, request.url.query, raw_body)
+    return run_keyed(factory, organization_id, key, fp, request_id, handler)
+
+
+def run_keyed(
+    factory: sessionmaker[Session],
+    organization_id: str,
+    key: str,
+    fp: str,
+    request_id: str,
+    handler: Callable[[Session], WriteResult],
+) -> Response:
+    """Run `handler` at most once per (organization, key): a repeat replays the first answer."""
+    _validate_key(key)
     flight = (organization_id, key)
     with _in_flight_lock:
         if flight in _in_flight:
