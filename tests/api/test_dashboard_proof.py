@@ -162,6 +162,7 @@ def test_the_form_starts_exactly_one_backtest_and_its_result_is_shown(
     partner: Api,
     job_runtime: Any,
     session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     page = sign_in(client, boot["customerKey"], next_path=proof_url(boot))
     assert 'id="backtest-form"' in page.text and "No backtest of this layer yet." in page.text
@@ -193,6 +194,19 @@ def test_the_form_starts_exactly_one_backtest_and_its_result_is_shown(
     assert api["byWeek"], "the run's sync stored history to replay"
     for week in api["byWeek"]:
         assert f'data-week="{week["weekStart"]}"' in shown.text
+    # The section that refreshes itself has a route of its own that shows the same backtests
+    # without recomputing the holdout report on every poll.
+    from adpilot.dashboard import proof
+
+    def no_holdout(*args: Any) -> Any:
+        raise AssertionError("the backtests section recomputed the holdout report")
+
+    monkeypatch.setattr(proof, "holdout_report", no_holdout)
+    part = client.get(proof_url(boot) + "/backtests")
+    assert part.status_code == 200
+    assert part.text.lstrip().startswith('<div id="backtests"') and "<html" not in part.text
+    assert f'data-backtest="{backtest_id}" data-status="completed"' in part.text
+    assert str(escape(api["summary"]["sentence"])) in part.text
 
 
 def test_bad_weeks_are_refused_in_words_and_start_nothing(

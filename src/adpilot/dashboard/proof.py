@@ -35,7 +35,8 @@ def week_rows(by_week: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def proof_page(session: Session, project: Project, layer: Layer) -> dict[str, Any]:
+def backtests_part(session: Session, project: Project, layer: Layer) -> dict[str, Any]:
+    """The layer's latest backtests: the section that refreshes itself while one runs."""
     shown = [
         backtests.to_api(bt)
         for bt in backtests.latest(session, project.id, layer.id, BACKTESTS_SHOWN)
@@ -45,10 +46,16 @@ def proof_page(session: Session, project: Project, layer: Layer) -> dict[str, An
     return {
         "project": project,
         "layer": layer,
-        # The same report, for the same day, as GET /v1/layers/{layerId}/holdout.
-        "holdout": holdout_report(session, layer, utcnow().date()),
         "backtests": shown,
         "running": any(bt["status"] == "running" for bt in shown),
+    }
+
+
+def proof_page(session: Session, project: Project, layer: Layer) -> dict[str, Any]:
+    return {
+        **backtests_part(session, project, layer),
+        # The same report, for the same day, as GET /v1/layers/{layerId}/holdout.
+        "holdout": holdout_report(session, layer, utcnow().date()),
         "max_weeks": backtest_form.MAX_WEEKS,
         "form_key": backtest_form.new_form_key(),
     }
@@ -68,6 +75,18 @@ def proof(request: Request, ctx: Ctx, projectId: str, layerId: str) -> Response:
         found = views.find_layer(session, project, layerId)
         data = proof_page(session, project, found)
     return page(request, ctx, "proof.html", data)
+
+
+@router.get("/projects/{projectId}/layers/{layerId}/proof/backtests")
+@guarded
+def proof_backtests(request: Request, ctx: Ctx, projectId: str, layerId: str) -> Response:
+    current = sess.current(request, ctx)
+    views.require_read(current.principal)
+    with read_session(ctx.session_factory) as session:
+        project = views.visible_project(session, current.principal, projectId)
+        found = views.find_layer(session, project, layerId)
+        data = backtests_part(session, project, found)
+    return page(request, ctx, "_backtests.html", data)
 
 
 @router.post("/projects/{projectId}/layers/{layerId}/backtest")
