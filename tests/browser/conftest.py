@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,15 @@ from adpilot.app import create_app
 from adpilot.deps import AppContext
 
 CHROMIUM = Path(os.environ.get("ADPILOT_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The documented screenshots are rewritten only when asked for (`ADPILOT_UPDATE_SCREENSHOTS=1`):
+# pages carry times, so every run would otherwise leave the tree modified. Without it the
+# screenshots are still taken, into a scratch folder.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (
+    DOCS_SCREENSHOTS
+    if os.environ.get("ADPILOT_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "adpilot-screenshots"
+)
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 MAX_SHOT_HEIGHT = 1800
