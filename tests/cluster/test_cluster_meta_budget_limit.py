@@ -13,12 +13,15 @@ import datetime as dt
 import json
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adpilot.fakes.meta.nodes import currency_of, from_minor
+from adpilot.fakes.meta.state import meta_state
 from adpilot.fakes.server import running_fake
 from adpilot.fakes.world import Call, FakeWorld
 from adpilot.sim import reports
@@ -118,7 +121,7 @@ def test_two_workers_send_at_most_four_budget_changes_an_hour_to_one_meta_adset(
             _check(h, world, meta.credentials_for)
 
 
-def _check(h: Harness, world: FakeWorld, credentials_for: Any) -> None:
+def _check(h: Harness, world: FakeWorld, credentials_for: Callable[[str], dict[str, Any]]) -> None:
     [boot] = h.bootstrap(1)
     layer = boot["layers"]["meta_ads"]
     h.cluster.start_worker("worker-a")
@@ -150,6 +153,7 @@ def _check(h: Harness, world: FakeWorld, credentials_for: Any) -> None:
             for s in reports.adsets_data(world.market(account))
             if s.daily_budget_cents and s.status == "active"
         ]
+        currency = currency_of(meta_state(world), account, world.market(account))
     assert len(held) >= 2, "the simulated account has ad sets holding their budgets"
     full_ext, other_ext = held[:2]
 
@@ -197,8 +201,10 @@ def _check(h: Harness, world: FakeWorld, credentials_for: Any) -> None:
     # Past the limit: six more to the full ad set at once, and one more to the other.
     past_values = [full_base + 500 + 100 * n for n in range(PAST_LIMIT)]
     with ThreadPoolExecutor(PAST_LIMIT + 1) as pool:
-        past = list(pool.map(lambda v: writer.change(full, v), past_values))
-        last_other = pool.submit(writer.change_and_wait, other, other_base + 300).result()
+        futures = [pool.submit(writer.change, full, v) for v in past_values]
+        other_future = pool.submit(writer.change_and_wait, other, other_base + 300)
+        past = [f.result() for f in futures]
+        last_other = other_future.result()
 
     past_rows = [_row(h, job) for job in past]
     past_ids = [pending_id for pending_id, _, _ in past_rows]
@@ -233,10 +239,11 @@ def _check(h: Harness, world: FakeWorld, credentials_for: Any) -> None:
     other_posts = _budget_posts(world, other_ext)
     assert _most_in_an_hour(full_posts) <= LIMIT and _most_in_an_hour(other_posts) <= LIMIT
     assert {c.status for c in full_posts + other_posts} == {200}, full_posts + other_posts
-    full_sent = sorted(int(c.query["daily_budget"]) for c in full_posts)
-    other_sent = sorted(int(c.query["daily_budget"]) for c in other_posts)
-    assert len(full_sent) == LIMIT and len(set(full_sent)) == LIMIT
-    assert len(other_sent) == 3 and len(set(other_sent)) == 3
+    full_sent = sorted(from_minor(int(c.query["daily_budget"]), currency) for c in full_posts)
+    other_sent = sorted(from_minor(int(c.query["daily_budget"]), currency) for c in other_posts)
+    assert full_sent == [full_base + 100 * n for n in (1, 2, 3, 4)]
+    assert other_sent == [other_base + 100 * n for n in (1, 2, 3)]
+    assert not set(full_sent) & set(past_values)
 
     # A worker killed while holding deferred changes: the other takes them over after the
     # lease, and they keep waiting for the same moment, unsent.
