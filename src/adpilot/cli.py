@@ -152,6 +152,12 @@ def worker() -> None:
         jobs.shutdown()
         workers.stopped(factory, settings.executor_id, utcnow())
         lock.release()
+        # A workflow in a durable sleep (a send deferred past a platform's limit) keeps its
+        # thread for up to an hour, and the interpreter would wait for it at exit. Its state is
+        # in the database and resumes on this worker's restart or a peer's take-over: leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _hold_executor_id(engine: Any, executor_id: str) -> Any:
