@@ -237,11 +237,13 @@ def ensure_schedule(name: str, fn: Callable[..., Any], cron: str) -> None:
     stored one rather than leave it firing.
     """
     existing = DBOS.get_schedule(name)
-    if existing is not None and (cron == "off" or existing["schedule"] != cron):
-        DBOS.delete_schedule(name)
-        existing = None
-    if existing is None and cron != "off":
-        DBOS.create_schedule(schedule_name=name, workflow_fn=fn, schedule=cron)
+    if cron == "off":
+        if existing is not None:
+            DBOS.delete_schedule(name)
+    elif existing is None or existing["schedule"] != cron:
+        # An upsert, not check-then-create: workers starting together all find it missing, and
+        # a second create would fail its process.
+        DBOS.apply_schedules([{"schedule_name": name, "workflow_fn": fn, "schedule": cron}])
 
 
 def shutdown() -> None:
