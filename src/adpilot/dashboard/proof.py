@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -65,28 +66,34 @@ def _url(project: Project, layer: Layer) -> str:
     return f"/app/projects/{project.id}/layers/{layer.id}/proof"
 
 
-@router.get("/projects/{projectId}/layers/{layerId}/proof")
-@guarded
-def proof(request: Request, ctx: Ctx, projectId: str, layerId: str) -> Response:
+def _read_page(
+    request: Request,
+    ctx: Ctx,
+    project_id: str,
+    layer_id: str,
+    build: Callable[[Session, Project, Layer], dict[str, Any]],
+    template: str,
+) -> Response:
+    """A read-only view of one layer: the whole page, or the section that refreshes itself."""
     current = sess.current(request, ctx)
     views.require_read(current.principal)
     with read_session(ctx.session_factory) as session:
-        project = views.visible_project(session, current.principal, projectId)
-        found = views.find_layer(session, project, layerId)
-        data = proof_page(session, project, found)
-    return page(request, ctx, "proof.html", data)
+        project = views.visible_project(session, current.principal, project_id)
+        found = views.find_layer(session, project, layer_id)
+        data = build(session, project, found)
+    return page(request, ctx, template, data)
+
+
+@router.get("/projects/{projectId}/layers/{layerId}/proof")
+@guarded
+def proof(request: Request, ctx: Ctx, projectId: str, layerId: str) -> Response:
+    return _read_page(request, ctx, projectId, layerId, proof_page, "proof.html")
 
 
 @router.get("/projects/{projectId}/layers/{layerId}/proof/backtests")
 @guarded
 def proof_backtests(request: Request, ctx: Ctx, projectId: str, layerId: str) -> Response:
-    current = sess.current(request, ctx)
-    views.require_read(current.principal)
-    with read_session(ctx.session_factory) as session:
-        project = views.visible_project(session, current.principal, projectId)
-        found = views.find_layer(session, project, layerId)
-        data = backtests_part(session, project, found)
-    return page(request, ctx, "_backtests.html", data)
+    return _read_page(request, ctx, projectId, layerId, backtests_part, "_backtests.html")
 
 
 @router.post("/projects/{projectId}/layers/{layerId}/backtest")

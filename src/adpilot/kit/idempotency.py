@@ -113,7 +113,7 @@ def run_keyed(
             )
         _in_flight.add(flight)
     try:
-        return _run_keyed(factory, organization_id, key, fp, request_id, handler)
+        return _replay_or_run(factory, organization_id, key, fp, request_id, handler)
     finally:
         with _in_flight_lock:
             _in_flight.discard(flight)
@@ -201,7 +201,7 @@ def _kept(err: errors.ApiError) -> bool:
     return (err.details or {}).get("subcode") != "IDEMPOTENCY_IN_PROGRESS"
 
 
-def _run_keyed(
+def _replay_or_run(
     factory: sessionmaker[Session],
     organization_id: str,
     key: str,
